@@ -1,0 +1,13 @@
+"""`jobs-orchestration`: the command line for people running the project."""
+
+import click
+
+from jobs_orchestration.cli.db import db
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Background jobs of the data platform, on Dagster."""
+
+
+main.add_command(db)

@@ -1,0 +1,3 @@
+from jobs_orchestration.cli import main
+
+main()

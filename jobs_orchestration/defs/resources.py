@@ -1,0 +1,34 @@
+"""The resources every domain shares, configured from environment variables resolved at run time."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_aws.s3 import S3Resource
+
+from jobs_orchestration import settings
+from jobs_orchestration.resources import (
+    EmailParserDatabase,
+    PlatformDatabase,
+    SNSResource,
+    SnapshotStoreResource,
+    SQSResource,
+)
+
+
+def resources_from_environment() -> dict[str, dg.ConfigurableResource]:
+    region = dg.EnvVar(settings.AWS_REGION)
+    return {
+        "platform_db": PlatformDatabase(url=dg.EnvVar(settings.JOBS_DATABASE_URL)),
+        "email_parser_db": EmailParserDatabase(url=dg.EnvVar(settings.email_parser_url_variable())),
+        "sqs": SQSResource(
+            queue_url=dg.EnvVar(settings.JOBS_QUEUE_URL),
+            dead_letter_queue_url=dg.EnvVar(settings.JOBS_DEAD_LETTER_QUEUE_URL),
+            region_name=region,
+        ),
+        "sns": SNSResource(topic_arn=dg.EnvVar(settings.CHANGELOG_TOPIC_ARN), region_name=region),
+        "s3": S3Resource(region_name=region),
+        "snapshot_store": SnapshotStoreResource(url=dg.EnvVar(settings.SNAPSHOT_STORAGE_URL), region_name=region),
+    }
+
+
+defs = dg.Definitions(resources=resources_from_environment())

@@ -1,0 +1,35 @@
+"""Names of the environment variables the project reads, and the defaults of the local stack."""
+
+from __future__ import annotations
+
+import os
+
+JOBS_DATABASE_URL = "JOBS_DATABASE_URL"
+EMAIL_PARSER_DATABASE_URL = "EMAIL_PARSER_DATABASE_URL"
+JOBS_QUEUE_URL = "JOBS_QUEUE_URL"
+JOBS_DEAD_LETTER_QUEUE_URL = "JOBS_DEAD_LETTER_QUEUE_URL"
+CHANGELOG_TOPIC_ARN = "CHANGELOG_TOPIC_ARN"
+AWS_REGION = "AWS_REGION"
+AWS_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+TIMESERIES_BUCKET = "TIMESERIES_BUCKET"
+SNAPSHOT_STORAGE_URL = "SNAPSHOT_STORAGE_URL"
+SNAPSHOT_RETENTION_DAYS = "SNAPSHOT_RETENTION_DAYS"
+SNAPSHOT_CLEANUP_TIMEZONE = "SNAPSHOT_CLEANUP_TIMEZONE"
+
+
+def email_parser_url_variable() -> str:
+    """The variable holding the Email Parser's database URL: its own when set, else the platform's.
+
+    Only the variable's name is chosen here; Dagster resolves its value when a run starts, so the URL
+    never enters the definitions shown in the UI.
+    """
+    return EMAIL_PARSER_DATABASE_URL if os.environ.get(EMAIL_PARSER_DATABASE_URL) else JOBS_DATABASE_URL
+
+
+def database_url_from_environment(variable: str = JOBS_DATABASE_URL) -> str:
+    value = os.environ.get(variable)
+    if not value and variable == EMAIL_PARSER_DATABASE_URL:
+        value = os.environ.get(JOBS_DATABASE_URL)
+    if not value:
+        raise RuntimeError(f"{variable} is not set: give the database URL (e.g. postgresql+psycopg2://...)")
+    return value

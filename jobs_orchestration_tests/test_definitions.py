@@ -1,0 +1,42 @@
+from pathlib import Path
+
+import dagster as dg
+import yaml
+from dagster._core.instance.config import dagster_instance_config_schema
+from dagster._config import process_config
+
+from jobs_orchestration.definitions import defs
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_definitions_load():
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_every_sensor_finds_its_resources():
+    # validate_loadable does not look at what sensors need.
+    repository = defs.get_repository_def()
+    for sensor in repository.sensor_defs:
+        assert sensor.required_resource_keys <= set(defs.resources), sensor.name
+
+
+def test_top_level_dagster_yaml_is_valid_instance_config(monkeypatch):
+    for name, value in {
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": "5432",
+        "DAGSTER_PG_DB": "dagster",
+        "DAGSTER_PG_USERNAME": "dagster",
+        "DAGSTER_PG_PASSWORD": "not-a-real-password",
+    }.items():
+        monkeypatch.setenv(name, value)
+    config = yaml.safe_load((REPOSITORY_ROOT / "dagster.yaml").read_text())
+    result = process_config(dagster_instance_config_schema(), config)
+    assert result.success, result.errors
+    assert config["storage"]["postgres"]["postgres_db"]["password"] == {"env": "DAGSTER_PG_PASSWORD"}
+
+
+def test_workspace_yaml_names_the_definitions():
+    workspace = yaml.safe_load((REPOSITORY_ROOT / "workspace.yaml").read_text())
+    target = workspace["load_from"][0]["python_module"]
+    assert (target["module_name"], target["attribute"]) == ("jobs_orchestration.definitions", "defs")
