@@ -13,7 +13,13 @@ import sqlalchemy as sa
 
 from jobs_orchestration.db.schema import all_metadata
 from jobs_orchestration.db.migrate import upgrade
-from jobs_orchestration.devstack.aws import LOCAL_CREDENTIALS, LocalAws, provision, reset_moto, start_moto_server
+from jobs_orchestration.devstack.aws import (
+    LOCAL_CREDENTIALS,
+    LocalAws,
+    provision,
+    reset_moto,
+    start_moto_server,
+)
 from jobs_orchestration.resources import EmailParserDatabase, PlatformDatabase
 from jobs_orchestration_tests.support.postgres import PostgresUnavailable, temporary_database
 

@@ -11,7 +11,16 @@ from jobs_orchestration.snapshots.store import (
     open_snapshot_store,
 )
 
-ESCAPING_KEYS = ["../outside.pdf", "a/../../outside.pdf", "/etc/passwd", "a//b.pdf", "", "a/./b.pdf", "a\\..\\b", "nul\x00.pdf"]
+ESCAPING_KEYS = [
+    "../outside.pdf",
+    "a/../../outside.pdf",
+    "/etc/passwd",
+    "a//b.pdf",
+    "",
+    "a/./b.pdf",
+    "a\\..\\b",
+    "nul\x00.pdf",
+]
 
 
 @pytest.fixture(params=["folder", "s3"])

@@ -27,7 +27,9 @@ def resources_from_environment() -> dict[str, dg.ConfigurableResource]:
         ),
         "sns": SNSResource(topic_arn=dg.EnvVar(settings.CHANGELOG_TOPIC_ARN), region_name=region),
         "s3": S3Resource(region_name=region),
-        "snapshot_store": SnapshotStoreResource(url=dg.EnvVar(settings.SNAPSHOT_STORAGE_URL), region_name=region),
+        "snapshot_store": SnapshotStoreResource(
+            url=dg.EnvVar(settings.SNAPSHOT_STORAGE_URL), region_name=region
+        ),
     }
 
 

@@ -82,9 +82,9 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> LocalAws:
     probe = LocalAws(endpoint_url, "", "", "", region)
     sqs = probe.client("sqs")
     dead_letter_queue_url = sqs.create_queue(QueueName=DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
-    dead_letter_arn = sqs.get_queue_attributes(
-        QueueUrl=dead_letter_queue_url, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     queue_url = sqs.create_queue(
         QueueName=JOB_QUEUE_NAME,
         Attributes={

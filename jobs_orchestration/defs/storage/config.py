@@ -4,5 +4,6 @@ from pydantic import Field
 
 class StorageTotalsConfig(dg.Config):
     dry_run: bool = Field(
-        default=False, description="Compute and report the totals and the rows that would change; write nothing"
+        default=False,
+        description="Compute and report the totals and the rows that would change; write nothing",
     )
