@@ -3,6 +3,8 @@
 import click
 
 from jobs_orchestration.cli.db import db
+from jobs_orchestration.cli.dev import dev
+from jobs_orchestration.cli.seed import seed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -11,3 +13,5 @@ def main() -> None:
 
 
 main.add_command(db)
+main.add_command(dev)
+main.add_command(seed)

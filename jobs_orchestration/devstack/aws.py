@@ -60,8 +60,12 @@ class LocalAws:
 
 def start_moto_server(host: str = "127.0.0.1", port: int = 0):
     """Start moto's HTTP server in a thread of this process; returns (server, endpoint URL)."""
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    # One access-log line per request would drown everything else the stack prints.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from jobs_orchestration.devstack.seed import SeedSizes
+from jobs_orchestration.devstack.stack import LocalStack
+
+
+@click.command()
+@click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
+@click.option(
+    "--database-url",
+    envvar="JOBS_DATABASE_URL",
+    show_envvar=True,
+    help="Platform and Email Parser database; a SQLite file under .local/ by default.",
+)
+@click.option("--no-seed", is_flag=True, help="Do not add demo data.")
+@click.option("--reset", is_flag=True, help="Start from an empty local database and Dagster instance.")
+def dev(port: int, database_url: str | None, no_seed: bool, reset: bool) -> None:
+    """Run the whole system locally: local AWS, database, demo data, Dagster UI and daemon."""
+    stack = LocalStack(database_url=database_url, ui_port=port, seed=None if no_seed else SeedSizes())
+    if reset:
+        _remove_local_state(stack)
+    elif not no_seed and (stack.workdir / "jobs.db").exists() and database_url is None:
+        stack.seed = None  # the demo data is already in the local database
+    with stack:
+        click.echo(f"\nDagster UI: {stack.ui_url}")
+        click.echo(f"Environment for other shells: source {stack.workdir / 'env'}")
+        click.echo("Ctrl-C stops everything.\n")
+        stack.run_forever()
+
+
+def _remove_local_state(stack: LocalStack) -> None:
+    import shutil
+
+    for path in (stack.workdir, stack.dagster_home):
+        if Path(path).exists():
+            shutil.rmtree(path)

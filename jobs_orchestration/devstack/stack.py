@@ -1,0 +1,250 @@
+"""The whole system on one machine: a local AWS, the database, demo data and the Dagster processes
+(code server, webserver, daemon), supervised together so that stopping one stops all of them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jobs_orchestration.db.engine import create_db_engine
+from jobs_orchestration.db.migrate import upgrade
+from jobs_orchestration.devstack.aws import LocalAws, provision, start_moto_server
+from jobs_orchestration.devstack.seed import SeedSizes, http_object_writer, seed_email_parser, seed_platform
+from jobs_orchestration.snapshots.store import LocalFolderStore
+
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TIMEZONE = "UTC"
+STOP_GRACE_SECONDS = 15
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def local_instance_config(storage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The deployment's dagster.yaml with its storage replaced: SQLite under DAGSTER_HOME by default."""
+    config = yaml.safe_load((REPOSITORY_ROOT / "dagster.yaml").read_text())
+    config.pop("storage", None)
+    if storage:
+        config["storage"] = storage
+    return config
+
+
+@dataclass
+class LocalStack:
+    workdir: Path = REPOSITORY_ROOT / ".local"
+    dagster_home: Path = REPOSITORY_ROOT / ".dagster_home"
+    database_url: str | None = None
+    ui_port: int = 3000
+    seed: SeedSizes | None = field(default_factory=SeedSizes)
+    instance_storage: dict[str, Any] | None = None
+    extra_environment: dict[str, str] = field(default_factory=dict)
+    log = print
+
+    aws: LocalAws | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    _moto: Any = None
+    _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.dagster_home.mkdir(parents=True, exist_ok=True)
+        database_url = self.database_url or f"sqlite:///{self.workdir / 'jobs.db'}"
+        snapshot_root = self.workdir / "snapshots"
+
+        self._moto, endpoint = start_moto_server()
+        self.aws = provision(endpoint)
+        self.log(f"local AWS (moto) at {endpoint}")
+        upgrade(database_url)
+        if self.seed:
+            self._seed(database_url, snapshot_root)
+
+        self.environment = {
+            **self.aws.environment(),
+            "JOBS_DATABASE_URL": database_url,
+            "SNAPSHOT_STORAGE_URL": snapshot_root.resolve().as_uri(),
+            "SNAPSHOT_RETENTION_DAYS": os.environ.get("SNAPSHOT_RETENTION_DAYS", "7"),
+            "SNAPSHOT_CLEANUP_TIMEZONE": os.environ.get("SNAPSHOT_CLEANUP_TIMEZONE", DEFAULT_TIMEZONE),
+            "DAGSTER_HOME": str(self.dagster_home.resolve()),
+            **self.extra_environment,
+        }
+        (self.workdir / "env").write_text("".join(f"export {k}='{v}'\n" for k, v in self.environment.items()))
+        (self.dagster_home / "dagster.yaml").write_text(
+            yaml.safe_dump(local_instance_config(self.instance_storage))
+        )
+        self._start_dagster()
+
+    def _seed(self, database_url: str, snapshot_root: Path) -> None:
+        engine = create_db_engine(database_url)
+        try:
+            with http_object_writer(self.aws.client("s3")) as write, engine.begin() as connection:
+                platform = seed_platform(connection, self.seed, write)
+                parser = seed_email_parser(connection, LocalFolderStore(snapshot_root), self.seed)
+        finally:
+            engine.dispose()
+        self.log(f"seeded {platform.rows} with {platform.objects} objects; snapshots: {parser.rows}")
+
+    def _start_dagster(self) -> None:
+        code_port = free_port()
+        workspace = self.dagster_home / "workspace.yaml"
+        workspace.write_text(
+            yaml.safe_dump(
+                {
+                    "load_from": [
+                        {
+                            "grpc_server": {
+                                "host": "127.0.0.1",
+                                "port": code_port,
+                                "location_name": "jobs_orchestration",
+                            }
+                        }
+                    ]
+                }
+            )
+        )
+        environment = {**os.environ, **self.environment, "PYTHONPATH": str(REPOSITORY_ROOT)}
+        bin_dir = Path(sys.executable).parent
+        self._spawn(
+            "code-server",
+            [
+                str(bin_dir / "dagster"),
+                "code-server",
+                "start",
+                "-m",
+                "jobs_orchestration.definitions",
+                "-a",
+                "defs",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(code_port),
+                "--location-name",
+                "jobs_orchestration",
+            ],
+            environment,
+        )
+        self._wait_for_port(code_port, "code server")
+        self._spawn(
+            "webserver",
+            [
+                str(bin_dir / "dagster-webserver"),
+                "-w",
+                str(workspace),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.ui_port),
+            ],
+            environment,
+        )
+        self._spawn("daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", str(workspace)], environment)
+        self._wait_for_ui()
+
+    def _spawn(self, name: str, command: list[str], environment: dict[str, str]) -> None:
+        log_file = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 (kept open for the child's life)
+        process = subprocess.Popen(
+            command,
+            cwd=REPOSITORY_ROOT,
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._processes.append((name, process))
+
+    def _check_children(self) -> None:
+        for name, process in self._processes:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"the {name} exited with code {process.returncode}; see {self.workdir / (name + '.log')}"
+                )
+
+    def _wait_for_port(self, port: int, what: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_children()
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.5)
+        raise TimeoutError(f"the {what} did not listen on port {port} within {timeout:.0f} s")
+
+    def _wait_for_ui(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_children()
+            try:
+                with urllib.request.urlopen(f"{self.ui_url}/server_info", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"the Dagster UI did not answer at {self.ui_url} within {timeout:.0f} s")
+
+    def run_forever(self) -> None:
+        """Block until interrupted or until a process dies, then stop everything."""
+        stop = False
+
+        def request_stop(signum, frame) -> None:
+            nonlocal stop
+            stop = True
+
+        previous = signal.signal(signal.SIGTERM, request_stop)
+        try:
+            while not stop:
+                self._check_children()
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.stop()
+
+    def stop(self) -> None:
+        for _, process in reversed(self._processes):
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for _, process in self._processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            # The group may hold grandchildren (run workers, code servers) even after its leader exits.
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+        self._processes.clear()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
