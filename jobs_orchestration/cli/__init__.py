@@ -2,6 +2,7 @@
 
 import click
 
+from jobs_orchestration.cli.changelog import changelog
 from jobs_orchestration.cli.db import db
 
 
@@ -11,3 +12,4 @@ def main() -> None:
 
 
 main.add_command(db)
+main.add_command(changelog)
