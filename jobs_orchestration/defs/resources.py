@@ -9,8 +9,8 @@ from jobs_orchestration import settings
 from jobs_orchestration.resources import (
     EmailParserDatabase,
     PlatformDatabase,
-    SNSResource,
     SnapshotStoreResource,
+    SNSResource,
     SQSResource,
 )
 

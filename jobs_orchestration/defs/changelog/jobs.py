@@ -15,8 +15,6 @@ from jobs_orchestration.defs.changelog.config import (
 from jobs_orchestration.resources import PlatformDatabase, SNSResource
 
 JOB_FAMILY_TAGS = {"job_family": "changelog"}
-PUBLISH_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
-"""SNS outages: the op is re-run for the rows still unpublished; after that the outbox sweep takes over."""
 
 
 @dg.op(name=RECORD_CHANGELOG_EVENTS_OP, tags=JOB_FAMILY_TAGS)
@@ -48,11 +46,15 @@ def record_changelog_events(
     return {"event_ids": result.event_ids, "refused": refused}
 
 
-@dg.op(tags=JOB_FAMILY_TAGS, retry_policy=PUBLISH_RETRY)
+@dg.op(tags=JOB_FAMILY_TAGS)
 def publish_changelog_events(
     context: dg.OpExecutionContext, recorded: dict, platform_db: PlatformDatabase, sns: SNSResource
 ) -> None:
-    """Publish this run's events still unpublished (also those an earlier delivery left behind)."""
+    """Publish this run's events still unpublished (also those an earlier delivery left behind).
+
+    PublishBatch failures are retried within the op (only the failed entries); what still fails
+    stays in the outbox for `changelog_outbox_sensor`, and the run fails so people see the outage.
+    """
     report = publish_outbox(
         platform_db.engine, sns.get_client(), sns.topic_arn, event_ids=recorded["event_ids"]
     )
