@@ -35,8 +35,6 @@ EVENT_ID_NAMESPACE = uuid.UUID("6f1d3c52-7b1e-4f0a-9c55-2f0b8f4e6a10")
 """Namespace of the uuid5 event ids: fixed forever, or redelivered messages would get new ids."""
 
 AUDIT_JOB_NAME = "DatasetChangelogEventJob"
-INSERT_CHUNK_ROWS = 1_000
-"""Rows per INSERT statement: keeps a statement under PostgreSQL's 65,535 bind parameters."""
 
 
 @dataclass(frozen=True)
@@ -174,19 +172,20 @@ def record_messages(
 
 
 def insert_events(connection: Connection, rows: Sequence[dict[str, Any]]) -> int:
-    """Multi-row insert that skips event ids already stored; returns how many rows were new."""
+    """Insert rows, skipping event ids already stored; returns how many were new.
+
+    SQLAlchemy's "insertmanyvalues" sends these as multi-row `INSERT ... VALUES (...), (...)`
+    statements of up to 1,000 rows, from one cached compiled statement (building one giant
+    `.values([...])` statement is slower than that for large batches).
+    """
+    if not rows:
+        return 0
     table = DatasetChangelogEvent.__table__
     dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    inserted = 0
-    for start in range(0, len(rows), INSERT_CHUNK_ROWS):
-        statement = (
-            dialect_insert(table)
-            .values(list(rows[start : start + INSERT_CHUNK_ROWS]))
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(table.c.id)
-        )
-        inserted += len(connection.execute(statement).all())
-    return inserted
+    statement = (
+        dialect_insert(table).on_conflict_do_nothing(index_elements=["event_id"]).returning(table.c.id)
+    )
+    return len(connection.execute(statement, list(rows)).all())
 
 
 def _existing_references(
