@@ -217,3 +217,20 @@ def test_in_a_batch_each_message_is_judged_on_its_own(seeded_db, sns_client, loc
             sa.select(JobAuditLog.job_id, JobAuditLog.outcome).order_by(JobAuditLog.id)
         ).all()
     assert audit == [("job-good", "recorded"), ("job-bad", "refused")]
+
+
+def test_rows_another_publisher_holds_are_skipped_not_published_twice(
+    seeded_db, sns_client, local_aws, subscriber
+):
+    result = record(seeded_db, message(job_id="job-held"), message(job_id="job-free"))
+    held, free = result.event_ids
+
+    with seeded_db.engine.connect() as other_publisher:
+        with other_publisher.begin():
+            other_publisher.execute(sa.select(Event.id).where(Event.event_id == held).with_for_update())
+            report = publish(seeded_db, sns_client, local_aws.topic_arn)
+    assert (report.published, report.failed) == (1, 0)
+    assert [delivery.attributes["eventId"] for delivery in subscriber.drain()] == [free]
+
+    assert publish(seeded_db, sns_client, local_aws.topic_arn).published == 1  # released: published once
+    assert [delivery.attributes["eventId"] for delivery in subscriber.drain()] == [held]
