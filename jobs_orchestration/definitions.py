@@ -3,7 +3,9 @@
 import dagster as dg
 
 from jobs_orchestration.defs import resources
+from jobs_orchestration.defs.changelog.definitions import defs as changelog_defs
 
 defs = dg.Definitions.merge(
     resources.defs,
+    changelog_defs,
 )

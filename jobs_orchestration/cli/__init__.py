@@ -2,6 +2,7 @@
 
 import click
 
+from jobs_orchestration.cli.changelog import changelog
 from jobs_orchestration.cli.db import db
 from jobs_orchestration.cli.dev import dev
 from jobs_orchestration.cli.seed import seed
@@ -15,3 +16,4 @@ def main() -> None:
 main.add_command(db)
 main.add_command(dev)
 main.add_command(seed)
+main.add_command(changelog)

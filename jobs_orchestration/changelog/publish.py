@@ -1,0 +1,249 @@
+"""Publishing the changelog outbox to SNS: at least once, with a stable id in every message.
+
+Rows are committed with `published_at` NULL (see record.py); this module publishes them with
+`PublishBatch` (10 entries a call), retries only the entries that failed, and marks each row published
+or records the attempt and its error. A crash or an SNS outage between the insert and the update
+leaves rows unpublished, and the next run (or the outbox sweep) publishes them. A crash after SNS
+accepted a message but before the update commits publishes it again: delivery is at-least-once, and
+subscribers deduplicate on the `eventId` message attribute, which never changes for an event.
+
+On PostgreSQL the rows are claimed with `FOR UPDATE SKIP LOCKED`, so a run and the sweep (or two
+sweeps) never publish the same row at the same time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+
+from jobs_orchestration.db.platform import DatasetChangelogEvent
+
+BATCH_ENTRIES = 10
+"""SNS PublishBatch takes at most 10 entries a call."""
+BATCH_BYTES = 256 * 1024
+"""...and at most 256 KiB of messages and attributes a call."""
+PAGE_ROWS = 100
+"""Rows claimed (and locked) per transaction while publishing."""
+DEFAULT_ATTEMPTS = 3
+"""PublishBatch calls per page before the still-failed entries are left for a later run."""
+
+Event = DatasetChangelogEvent
+
+
+@dataclass
+class PublishReport:
+    published: int = 0
+    failed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    """event id -> last error, for the rows left unpublished."""
+
+
+def message_body(row: Any) -> str:
+    """The body downstream consumers already read, key for key as the original published it."""
+    return json.dumps(
+        {
+            "datasetId": str(row.dataset_id),
+            "organizationId": str(row.organization_id),
+            "eventCategory": row.event_category,
+            "eventType": row.event_type,
+            "eventDetail": row.detail,
+        },
+        separators=(",", ":"),
+    )
+
+
+def message_attributes(row: Any) -> dict[str, dict[str, str]]:
+    """Attributes subscribers filter and deduplicate on, leaving the body unchanged."""
+    return {
+        "eventId": {"DataType": "String", "StringValue": row.event_id},
+        "eventType": {"DataType": "String", "StringValue": row.event_type},
+        "eventCategory": {"DataType": "String", "StringValue": row.event_category},
+        "organizationId": {"DataType": "Number", "StringValue": str(row.organization_id)},
+        "datasetId": {"DataType": "Number", "StringValue": str(row.dataset_id)},
+    }
+
+
+def publish_outbox(
+    engine: Engine,
+    sns_client: Any,
+    topic_arn: str,
+    *,
+    event_ids: Sequence[str] | None = None,
+    recorded_before: dt.datetime | None = None,
+    max_attempts_so_far: int | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    retry_delay_seconds: float = 0.2,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PublishReport:
+    """Publish unpublished rows, page by page, each page in its own transaction.
+
+    `event_ids` limits it to those events (a run publishing what it recorded, and any copy a crashed
+    earlier delivery left behind); `recorded_before` to rows older than that (the sweep, which leaves
+    fresh rows to the run that recorded them); `max_attempts_so_far` skips rows that already failed
+    that many times (left for a person to look at).
+    """
+    report = PublishReport()
+    conditions = [Event.published_at.is_(None)]
+    if recorded_before is not None:
+        conditions.append(Event.recorded_at < recorded_before)
+    if max_attempts_so_far is not None:
+        conditions.append(Event.publish_attempts < max_attempts_so_far)
+    id_chunks: list[Sequence[str] | None] = [None]
+    if event_ids is not None:
+        id_chunks = [event_ids[start : start + 1_000] for start in range(0, len(event_ids), 1_000)]
+    for chunk in id_chunks:
+        after_id = 0
+        while True:
+            with engine.begin() as connection:
+                rows = _claim_page(connection, conditions, chunk, after_id)
+                if not rows:
+                    break
+                after_id = rows[-1].id
+                outcome = publish_rows(
+                    sns_client,
+                    topic_arn,
+                    rows,
+                    attempts=attempts,
+                    retry_delay_seconds=retry_delay_seconds,
+                    sleep=sleep,
+                )
+                _mark(connection, rows, outcome)
+            report.published += len(rows) - len(outcome)
+            report.failed += len(outcome)
+            report.errors.update(outcome)
+    return report
+
+
+def _claim_page(
+    connection: Connection, conditions: list[Any], event_ids: Sequence[str] | None, after_id: int
+):
+    statement = (
+        sa.select(
+            Event.id,
+            Event.event_id,
+            Event.organization_id,
+            Event.dataset_id,
+            Event.event_type,
+            Event.event_category,
+            Event.detail,
+        )
+        .where(*conditions, Event.id > after_id)
+        .order_by(Event.id)
+        .limit(PAGE_ROWS)
+    )
+    if event_ids is not None:
+        statement = statement.where(Event.event_id.in_(event_ids))
+    if connection.dialect.name == "postgresql":
+        statement = statement.with_for_update(skip_locked=True)
+    return connection.execute(statement).all()
+
+
+def publish_rows(
+    sns_client: Any,
+    topic_arn: str,
+    rows: Sequence[Any],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    retry_delay_seconds: float = 0.2,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, str]:
+    """PublishBatch the rows, retrying only failed entries; returns event id -> error of those that
+    never got through. Entries SNS refuses as the sender's fault are not retried."""
+    entries = {
+        row.event_id: {
+            "Id": row.event_id,
+            "Message": message_body(row),
+            "MessageAttributes": message_attributes(row),
+        }
+        for row in rows
+    }
+    pending = list(entries)
+    errors: dict[str, str] = {}
+    for attempt in range(attempts):
+        if attempt:
+            sleep(retry_delay_seconds * 2 ** (attempt - 1))
+        retry: list[str] = []
+        for batch in _batches([entries[event_id] for event_id in pending]):
+            try:
+                response = sns_client.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=batch)
+            except (ClientError, BotoCoreError) as error:
+                for entry in batch:
+                    errors[entry["Id"]] = _describe_error(error)
+                    retry.append(entry["Id"])
+                continue
+            for success in response.get("Successful", []):
+                errors.pop(success["Id"], None)
+            for failure in response.get("Failed", []):
+                errors[failure["Id"]] = f"{failure.get('Code')}: {failure.get('Message', '')}".strip()
+                if not failure.get("SenderFault"):
+                    retry.append(failure["Id"])
+        pending = retry
+        if not pending:
+            break
+    return errors
+
+
+def _batches(entries: list[dict[str, Any]]):
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for entry in entries:
+        entry_size = len(entry["Message"].encode()) + len(json.dumps(entry["MessageAttributes"]))
+        if batch and (len(batch) == BATCH_ENTRIES or size + entry_size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += entry_size
+    if batch:
+        yield batch
+
+
+def _describe_error(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{details.get('Code', 'ClientError')}: {details.get('Message', '')}".strip()
+    return f"{type(error).__name__}: {error}"
+
+
+def _mark(connection: Connection, rows: Sequence[Any], errors: dict[str, str]) -> None:
+    """One UPDATE for the published rows and one per distinct error for the others."""
+    now = dt.datetime.now(dt.UTC)
+    published = [row.id for row in rows if row.event_id not in errors]
+    if published:
+        connection.execute(
+            sa.update(Event)
+            .where(Event.id.in_(published))
+            .values(published_at=now, publish_attempts=Event.publish_attempts + 1, last_publish_error=None)
+        )
+    by_error: dict[str, list[int]] = {}
+    for row in rows:
+        if row.event_id in errors:
+            by_error.setdefault(errors[row.event_id][:2000], []).append(row.id)
+    for error, ids in by_error.items():
+        connection.execute(
+            sa.update(Event)
+            .where(Event.id.in_(ids))
+            .values(publish_attempts=Event.publish_attempts + 1, last_publish_error=error)
+        )
+
+
+def count_stale_unpublished(
+    connection: Connection, recorded_before: dt.datetime, max_attempts_so_far: int | None = None
+) -> int:
+    """How many rows the sweep would publish (cheap: the partial index on unpublished rows)."""
+    statement = (
+        sa.select(sa.func.count())
+        .select_from(Event)
+        .where(Event.published_at.is_(None), Event.recorded_at < recorded_before)
+    )
+    if max_attempts_so_far is not None:
+        statement = statement.where(Event.publish_attempts < max_attempts_so_far)
+    return connection.scalar(statement) or 0

@@ -1,0 +1,154 @@
+"""`dataset_changelog_job` (record, then publish) and `changelog_outbox_job` (publish leftovers)."""
+
+import datetime as dt
+
+import dagster as dg
+
+from jobs_orchestration.changelog.publish import PublishReport, publish_outbox
+from jobs_orchestration.changelog.record import IncomingEvent, IncomingMessage, record_messages
+from jobs_orchestration.defs.changelog.config import (
+    RECORD_CHANGELOG_EVENTS_OP,
+    ChangelogEventConfig,
+    ChangelogEventsConfig,
+    ChangelogMessageConfig,
+)
+from jobs_orchestration.resources import PlatformDatabase, SNSResource
+
+JOB_FAMILY_TAGS = {"job_family": "changelog"}
+
+
+@dg.op(name=RECORD_CHANGELOG_EVENTS_OP, tags=JOB_FAMILY_TAGS)
+def record_changelog_events(
+    context: dg.OpExecutionContext, config: ChangelogEventsConfig, platform_db: PlatformDatabase
+) -> dict:
+    """Store the events of every acceptable message as unpublished outbox rows, in one transaction.
+
+    A message whose organization, user or dataset is unknown, or whose details do not decode, is
+    refused whole; the others are still recorded, and the run fails at the end (after publishing).
+    """
+    messages = [_incoming(message) for message in config.messages]
+    fallback_job_ids = [f"run-{context.run_id}-{index}" for index in range(len(messages))]
+    with platform_db.begin() as connection:
+        result = record_messages(
+            connection, messages, fallback_job_ids=fallback_job_ids, dagster_run_id=context.run_id
+        )
+    refused = {outcome.job_id: outcome.refused_reason for outcome in result.refused}
+    for job_id, reason in refused.items():
+        context.log.error(f"changelog message {job_id} refused: {reason}")
+    context.add_output_metadata(
+        {
+            "messages": len(messages),
+            "events_recorded": result.inserted,
+            "events_already_recorded": len(result.event_ids) - result.inserted,
+            "messages_refused": len(refused),
+        }
+    )
+    return {"event_ids": result.event_ids, "refused": refused}
+
+
+@dg.op(tags=JOB_FAMILY_TAGS)
+def publish_changelog_events(
+    context: dg.OpExecutionContext, recorded: dict, platform_db: PlatformDatabase, sns: SNSResource
+) -> None:
+    """Publish this run's events still unpublished (also those an earlier delivery left behind).
+
+    PublishBatch failures are retried within the op (only the failed entries); what still fails
+    stays in the outbox for `changelog_outbox_sensor`, and the run fails so people see the outage.
+    """
+    report = publish_outbox(
+        platform_db.engine, sns.get_client(), sns.topic_arn, event_ids=recorded["event_ids"]
+    )
+    _report(context, report)
+    if report.failed:
+        raise dg.Failure(
+            f"{report.failed} changelog event(s) not published yet; they stay in the outbox",
+            metadata={"errors": dg.MetadataValue.json(report.errors)},
+        )
+    if recorded["refused"]:
+        raise dg.Failure(
+            description=f"{len(recorded['refused'])} changelog message(s) refused; the others were recorded",
+            metadata={"refused": dg.MetadataValue.json(recorded["refused"])},
+            allow_retries=False,
+        )
+
+
+@dg.job(
+    tags=JOB_FAMILY_TAGS,
+    description="Record dataset changelog events (a transactional outbox) and publish them to SNS.",
+    config=dg.RunConfig(
+        ops={
+            RECORD_CHANGELOG_EVENTS_OP: ChangelogEventsConfig(
+                messages=[
+                    ChangelogMessageConfig(
+                        organization_id=1,
+                        dataset_id=1,
+                        user_id="N:user:00000000-0000-0000-0000-000000000001",
+                        events=[
+                            ChangelogEventConfig(
+                                event_type="UPDATE_NAME",
+                                event_detail_json='{"oldName": "old name", "newName": "new name"}',
+                                timestamp="2021-06-01T12:00:00Z",
+                            )
+                        ],
+                    )
+                ]
+            )
+        }
+    ),
+)
+def dataset_changelog_job() -> None:
+    publish_changelog_events(record_changelog_events())
+
+
+class OutboxSweepConfig(dg.Config):
+    min_age_seconds: int = 60
+    """Rows younger than this are left to the run that recorded them."""
+    max_publish_attempts: int = 50
+    """Rows that failed this many times are left for a person (see last_publish_error)."""
+
+
+@dg.op(tags=JOB_FAMILY_TAGS)
+def publish_changelog_outbox(
+    context: dg.OpExecutionContext, config: OutboxSweepConfig, platform_db: PlatformDatabase, sns: SNSResource
+) -> None:
+    """Publish every unpublished changelog row older than `min_age_seconds`."""
+    report = publish_outbox(
+        platform_db.engine,
+        sns.get_client(),
+        sns.topic_arn,
+        recorded_before=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=config.min_age_seconds),
+        max_attempts_so_far=config.max_publish_attempts,
+    )
+    _report(context, report)
+    if report.failed:
+        raise dg.Failure(
+            f"{report.failed} changelog event(s) still not published",
+            metadata={"errors": dg.MetadataValue.json(report.errors)},
+        )
+
+
+@dg.job(
+    tags=JOB_FAMILY_TAGS, description="Publish changelog events a crash or an SNS outage left unpublished."
+)
+def changelog_outbox_job() -> None:
+    publish_changelog_outbox()
+
+
+def _incoming(message: ChangelogMessageConfig) -> IncomingMessage:
+    return IncomingMessage(
+        organization_id=message.organization_id,
+        dataset_id=message.dataset_id,
+        user_node_id=message.user_id,
+        job_id=message.job_id,
+        trace_id=message.trace_id,
+        events=[
+            IncomingEvent(event.event_type, event.event_detail_json, event.timestamp)
+            for event in message.events
+        ],
+    )
+
+
+def _report(context: dg.OpExecutionContext, report: PublishReport) -> None:
+    context.add_output_metadata({"events_published": report.published, "events_unpublished": report.failed})
+    for event_id, error in report.errors.items():
+        context.log.warning(f"changelog event {event_id} not published: {error}")
