@@ -23,6 +23,7 @@ TRANSIENT_S3_ERROR_CODES = frozenset(
         "ThrottlingException",
         "RequestLimitExceeded",
         "OperationAborted",
+        "ConnectionError",
         "500",
         "503",
     }
@@ -49,6 +50,17 @@ def error_code(message: str) -> str:
 
 def is_transient_message(message: str) -> bool:
     return error_code(message) in TRANSIENT_S3_ERROR_CODES
+
+
+def call_error_message(error: Exception) -> str:
+    """A failed S3 call as 'Code: Message', the form per-key errors take, so both classify alike."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(error, ClientError):
+        return f"{error.response.get('Error', {}).get('Code', 'ClientError')}: {error}"
+    if isinstance(error, (ConnectionError, HTTPClientError)):
+        return f"ConnectionError: {error}"
+    return f"{type(error).__name__}: {error}"
 
 
 def delete_s3_keys(

@@ -3,7 +3,9 @@
 import dagster as dg
 
 from jobs_orchestration.defs import resources
+from jobs_orchestration.defs.deletion import definitions as deletion
 
 defs = dg.Definitions.merge(
     resources.defs,
+    deletion.defs,
 )
