@@ -40,14 +40,14 @@ def record_deletion(engine: Engine, message: JobMessage, report: DeletionReport,
         existing = None
         if run_id:
             candidates = connection.execute(
-                sa.select(JobAuditLog)
+                sa.select(JobAuditLog.__table__)
                 .where(
                     JobAuditLog.dagster_run_id == run_id,
                     JobAuditLog.job_name == message.job_name,
                     JobAuditLog.organization_id == report.organization_id,
                 )
                 .with_for_update()
-            ).scalars()
+            ).all()
             existing = next(
                 (row for row in candidates if row.resource_ids == [report.resource_id]),
                 None,
