@@ -11,7 +11,7 @@ from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP, DELETE_PA
 from jobs_orchestration.deletion import rows
 from jobs_orchestration.deletion.errors import is_transient
 from jobs_orchestration.devstack.aws import DATASET_BUCKET
-from jobs_orchestration_tests.support.faults import record_delete_calls
+from jobs_orchestration_tests.support.faults import record_delete_calls, wrap_s3_clients
 from jobs_orchestration_tests.support.platform_data import count_rows, keys_in, package_state
 from jobs_orchestration_tests.support.runs import audit_rows, step_metadata
 
@@ -158,3 +158,32 @@ def test_nonexistent_ids_are_already_deleted_and_change_nothing(
     assert delete_packages((bad_id, org)).success
     assert keys_in(s3, DATASET_BUCKET) == set(keys)
     assert package_state(platform_db.engine, package) == "DELETING"
+
+
+def test_throttled_calls_fail_the_attempt_and_the_retry_policy_finishes_the_work(
+    data, s3, platform_db, delete_packages, monkeypatch
+):
+    org, _dataset, package, keys = _package_with_files(data, 3)
+    throttled_calls = []
+
+    def install(client):
+        real = client.delete_objects
+
+        def delete_objects(**kwargs):
+            if len(throttled_calls) < 3:  # every per-key attempt of the first op attempt
+                throttled_calls.append(kwargs["Bucket"])
+                raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "DeleteObjects")
+            return real(**kwargs)
+
+        client.delete_objects = delete_objects
+
+    wrap_s3_clients(monkeypatch, install)
+
+    result = delete_packages((package, org))
+
+    assert result.success
+    assert len(throttled_calls) == 3
+    assert any(event.event_type_value == "STEP_UP_FOR_RETRY" for event in result.all_events)
+    assert keys_in(s3, DATASET_BUCKET) == set()
+    [audit] = audit_rows(platform_db.engine)
+    assert (audit.outcome, audit.files_deleted, audit.detail["attempts"]) == ("deleted", 3, 2)

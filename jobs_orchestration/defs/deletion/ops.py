@@ -142,9 +142,9 @@ def _finish(context: dg.OpExecutionContext, reports: list[DeletionReport]) -> dg
         raise dg.Failure(
             description="; ".join(r.message for r in problems),
             metadata=metadata,
-            # A refusal or a permanent error stays what it is; only transient ones are worth a retry,
-            # which deletes just what is left (finished requests report already_deleted).
-            allow_retries=all(r.outcome == Outcome.FAILED and r.transient for r in problems),
+            # Retry when some request failed on a transient error: the retry deletes just what is left,
+            # finished requests report already_deleted and refusals are refused again, unchanged.
+            allow_retries=any(r.outcome == Outcome.FAILED and r.transient for r in problems),
         )
     return dg.Output({"outcome": overall, **totals}, metadata=metadata)
 
