@@ -3,9 +3,11 @@
 import dagster as dg
 
 from jobs_orchestration.defs import resources
-from jobs_orchestration.defs.changelog.definitions import defs as changelog_defs
+from jobs_orchestration.defs.changelog import definitions as changelog
+from jobs_orchestration.defs.deletion import definitions as deletion
 
 defs = dg.Definitions.merge(
     resources.defs,
-    changelog_defs,
+    changelog.defs,
+    deletion.defs,
 )

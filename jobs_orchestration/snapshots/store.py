@@ -9,14 +9,26 @@ from __future__ import annotations
 import abc
 import os
 import posixpath
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-S3_DELETE_BATCH = 1000
-"""The most keys one S3 DeleteObjects call takes."""
+# Re-exported: the bulk S3 delete lives in a neutral module every job shares.
+from jobs_orchestration.aws_s3 import S3_DELETE_BATCH, DeleteOutcome, delete_s3_keys
+
+__all__ = [
+    "S3_DELETE_BATCH",
+    "DeleteOutcome",
+    "LocalFolderStore",
+    "S3SnapshotStore",
+    "SnapshotNotFound",
+    "SnapshotStore",
+    "UnsafeStorageKey",
+    "delete_s3_keys",
+    "open_snapshot_store",
+    "validate_key",
+]
 
 
 class UnsafeStorageKey(ValueError):
@@ -25,18 +37,6 @@ class UnsafeStorageKey(ValueError):
 
 class SnapshotNotFound(KeyError):
     pass
-
-
-@dataclass
-class DeleteOutcome:
-    """What a bulk delete did: keys now gone (already missing counts as gone) and keys that failed."""
-
-    deleted: list[str] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)
-
-    def merge(self, other: DeleteOutcome) -> None:
-        self.deleted.extend(other.deleted)
-        self.errors.update(other.errors)
 
 
 def validate_key(key: str) -> str:
@@ -180,45 +180,6 @@ class S3SnapshotStore(SnapshotStore):
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 yield item["Key"][len(prefix) :]
-
-
-def delete_s3_keys(
-    client: Any,
-    bucket: str,
-    keys: Iterable[str],
-    *,
-    rename: Callable[[str], str] = lambda key: key,
-) -> DeleteOutcome:
-    """Delete keys from one bucket through DeleteObjects, 1,000 a call, reading per-key errors.
-
-    S3 reports a key that does not exist as deleted, which is what every caller wants.
-    `rename` maps an object key back to the name the caller uses in the outcome.
-    """
-    outcome = DeleteOutcome()
-    batch: list[str] = []
-
-    def flush() -> None:
-        response = client.delete_objects(
-            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
-        )
-        failed = {
-            error["Key"]: f"{error.get('Code')}: {error.get('Message')}"
-            for error in response.get("Errors", [])
-        }
-        for key in batch:
-            if key in failed:
-                outcome.errors[rename(key)] = failed[key]
-            else:
-                outcome.deleted.append(rename(key))
-        batch.clear()
-
-    for key in keys:
-        batch.append(key)
-        if len(batch) == S3_DELETE_BATCH:
-            flush()
-    if batch:
-        flush()
-    return outcome
 
 
 def open_snapshot_store(url: str, *, s3_client_factory: Callable[[], Any] | None = None) -> SnapshotStore:

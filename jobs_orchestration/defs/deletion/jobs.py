@@ -1,0 +1,58 @@
+"""The deletion jobs, started by `sqs_jobs_sensor` (one run per message) or from the launchpad."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP, DELETE_PACKAGES_OP
+from jobs_orchestration.defs.deletion.ops import delete_dataset_op, delete_packages
+
+DELETION_TAGS = {"job_family": "deletion"}
+
+# What the launchpad starts from: a dry run of an example request, so a launch as shown deletes nothing.
+PACKAGE_EXAMPLE_CONFIG = {
+    "ops": {
+        DELETE_PACKAGES_OP: {
+            "config": {
+                "requests": [
+                    {"package_id": 0, "organization_id": 0, "user_id": "", "trace_id": "", "job_id": ""}
+                ],
+                "dry_run": True,
+            }
+        }
+    }
+}
+DATASET_EXAMPLE_CONFIG = {
+    "ops": {
+        DELETE_DATASET_OP: {
+            "config": {
+                "dataset_id": 0,
+                "organization_id": 0,
+                "user_id": "",
+                "trace_id": "",
+                "job_id": "",
+                "dry_run": True,
+            }
+        }
+    }
+}
+
+
+@dg.job(
+    tags=DELETION_TAGS,
+    config=PACKAGE_EXAMPLE_CONFIG,
+    description="Delete DELETING packages with all their descendants: S3 objects (every version), "
+    "time-series data, rows. Set dry_run to see what would go.",
+)
+def delete_package_job() -> None:
+    delete_packages()
+
+
+@dg.job(
+    tags=DELETION_TAGS,
+    config=DATASET_EXAMPLE_CONFIG,
+    description="Delete a DELETING dataset: its banner and readme, all its packages, then its rows. "
+    "Set dry_run to see what would go.",
+)
+def delete_dataset_job() -> None:
+    delete_dataset_op()

@@ -1,0 +1,56 @@
+"""Checks made before anything is deleted: the resource belongs to the organization the message names
+and the platform has marked it DELETING. Already deleted (or gone) is success, not an error."""
+
+from __future__ import annotations
+
+import enum
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from jobs_orchestration.db.platform import Dataset, DatasetState, Package, PackageState
+from jobs_orchestration.deletion.errors import DeletionRefused
+
+
+class GuardVerdict(enum.StrEnum):
+    PROCEED = "proceed"
+    ALREADY_DELETED = "already_deleted"
+
+
+def check_package(connection: Connection, package_id: int, organization_id: int) -> GuardVerdict:
+    row = connection.execute(
+        sa.select(Package.organization_id, Package.state).where(Package.id == package_id)
+    ).one_or_none()
+    if row is None:
+        return GuardVerdict.ALREADY_DELETED
+    if row.organization_id != organization_id:
+        raise DeletionRefused(
+            f"package_id {package_id} belongs to organization {row.organization_id}, "
+            f"not to organization_id {organization_id}: nothing deleted"
+        )
+    if row.state == PackageState.DELETED:
+        return GuardVerdict.ALREADY_DELETED
+    if row.state != PackageState.DELETING:
+        raise DeletionRefused(
+            f"package_id {package_id} is in state {row.state.value}, not DELETING "
+            "(restored or never marked for deletion): nothing deleted"
+        )
+    return GuardVerdict.PROCEED
+
+
+def check_dataset(connection: Connection, dataset_id: int, organization_id: int) -> GuardVerdict:
+    row = connection.execute(
+        sa.select(Dataset.organization_id, Dataset.state).where(Dataset.id == dataset_id)
+    ).one_or_none()
+    if row is None:
+        return GuardVerdict.ALREADY_DELETED
+    if row.organization_id != organization_id:
+        raise DeletionRefused(
+            f"dataset_id {dataset_id} belongs to organization {row.organization_id}, "
+            f"not to organization_id {organization_id}: nothing deleted"
+        )
+    if row.state != DatasetState.DELETING:
+        raise DeletionRefused(
+            f"dataset_id {dataset_id} is in state {row.state.value}, not DELETING: nothing deleted"
+        )
+    return GuardVerdict.PROCEED

@@ -1,0 +1,243 @@
+"""The SQL side of a deletion: reading the rows that locate stored objects (keyset-paginated), removing
+them once their objects are gone, and closing packages that have nothing left. All set-based."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+
+from jobs_orchestration.db.platform import (
+    Dataset,
+    DatasetAsset,
+    File,
+    Package,
+    PackageState,
+    PackageStorage,
+    TimeSeriesAnnotation,
+    TimeSeriesChannel,
+    TimeSeriesChannelGroup,
+    TimeSeriesLayer,
+    TimeSeriesRange,
+)
+from jobs_orchestration.deletion.scope import PackageScope, iter_package_pages
+
+ROW_PAGE = 1000
+
+FILES = "files"
+RANGES = "timeseries_ranges"
+ASSETS = "dataset_assets"
+
+
+class Owner(NamedTuple):
+    """The row that locates an object: removed once the object is gone."""
+
+    table: str
+    id: int
+
+
+class FileRow(NamedTuple):
+    id: int
+    s3_bucket: str
+    s3_key: str
+    size: int
+    is_prefix: bool
+
+
+@dataclass
+class Forgotten:
+    files: int = 0
+    bytes: int = 0
+    ranges: int = 0
+    assets: int = 0
+
+    def add(self, other: Forgotten) -> None:
+        self.files += other.files
+        self.bytes += other.bytes
+        self.ranges += other.ranges
+        self.assets += other.assets
+
+
+@dataclass
+class Remaining:
+    """What is still stored after a deletion: counts and the first rows, named by table, id and key."""
+
+    files: int = 0
+    ranges: int = 0
+    assets: int = 0
+    sample: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.files + self.ranges + self.assets
+
+
+def iter_file_rows(engine: Engine, package_ids: Sequence[int]) -> Iterator[FileRow]:
+    after = 0
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(File.id, File.s3_bucket, File.s3_key, File.size, File.is_prefix)
+                .where(File.package_id.in_(package_ids), File.id > after)
+                .order_by(File.id)
+                .limit(ROW_PAGE)
+            ).all()
+        if not rows:
+            return
+        yield from (FileRow(*row) for row in rows)
+        after = rows[-1].id
+
+
+def iter_range_rows(engine: Engine, package_ids: Sequence[int]) -> Iterator[tuple[int, str]]:
+    """(range id, object key in the time-series bucket) of the packages' channels."""
+    after = 0
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(TimeSeriesRange.id, TimeSeriesRange.location)
+                .join(TimeSeriesChannel, TimeSeriesChannel.id == TimeSeriesRange.channel_id)
+                .where(TimeSeriesChannel.package_id.in_(package_ids), TimeSeriesRange.id > after)
+                .order_by(TimeSeriesRange.id)
+                .limit(ROW_PAGE)
+            ).all()
+        if not rows:
+            return
+        yield from ((row.id, row.location) for row in rows)
+        after = rows[-1].id
+
+
+def asset_rows(engine: Engine, dataset_id: int) -> list[tuple[int, str, str]]:
+    """A dataset has a banner and a readme: a handful of rows."""
+    with engine.connect() as connection:
+        return [
+            (row.id, row.s3_bucket, row.s3_key)
+            for row in connection.execute(
+                sa.select(DatasetAsset.id, DatasetAsset.s3_bucket, DatasetAsset.s3_key).where(
+                    DatasetAsset.dataset_id == dataset_id
+                )
+            )
+        ]
+
+
+def forget(connection: Connection, owners: Sequence[Owner]) -> Forgotten:
+    """Remove the rows whose objects are gone; returns how many, and the bytes of the files among them."""
+    result = Forgotten()
+    by_table: dict[str, list[int]] = {}
+    for owner in owners:
+        by_table.setdefault(owner.table, []).append(owner.id)
+    if file_ids := by_table.get(FILES):
+        sizes = connection.execute(
+            sa.delete(File).where(File.id.in_(file_ids)).returning(File.size)
+        ).scalars()
+        for size in sizes:
+            result.files += 1
+            result.bytes += size or 0
+    if range_ids := by_table.get(RANGES):
+        result.ranges = connection.execute(
+            sa.delete(TimeSeriesRange).where(TimeSeriesRange.id.in_(range_ids))
+        ).rowcount
+    if asset_ids := by_table.get(ASSETS):
+        result.assets = connection.execute(
+            sa.delete(DatasetAsset).where(DatasetAsset.id.in_(asset_ids))
+        ).rowcount
+    return result
+
+
+def finalize_packages(connection: Connection, package_ids: Sequence[int], *, hold: int | None = None) -> int:
+    """Close the packages among `package_ids` that have no file or range left: remove their other
+    time-series rows and storage cache rows and set them DELETED. `hold` (the root of a package
+    deletion) is left DELETING, so a re-run still finds the tree to finish. Returns how many packages
+    became DELETED."""
+    has_files = sa.exists().where(File.package_id == Package.id)
+    has_ranges = (
+        sa.exists()
+        .where(TimeSeriesChannel.package_id == Package.id)
+        .where(TimeSeriesRange.channel_id == TimeSeriesChannel.id)
+    )
+    emptied = (
+        sa.select(Package.id).where(Package.id.in_(package_ids), ~has_files, ~has_ranges).scalar_subquery()
+    )
+    # Annotations before layers: an annotation points at its layer.
+    for table in (
+        TimeSeriesAnnotation,
+        TimeSeriesLayer,
+        TimeSeriesChannelGroup,
+        TimeSeriesChannel,
+        PackageStorage,
+    ):
+        connection.execute(sa.delete(table).where(table.package_id.in_(emptied)))
+    closing = sa.update(Package).where(Package.id.in_(emptied), Package.state != PackageState.DELETED)
+    if hold is not None:
+        closing = closing.where(Package.id != hold)
+    return connection.execute(closing.values(state=PackageState.DELETED)).rowcount
+
+
+def close_package(connection: Connection, package_id: int) -> int:
+    """Set the root of a finished package deletion DELETED (with its own time-series and storage rows
+    removed); 1 when it changed."""
+    return finalize_packages(connection, [package_id])
+
+
+def remaining_in_scope(
+    engine: Engine, scope: PackageScope, *, dataset_id: int | None = None, sample_size: int = 100
+) -> Remaining:
+    """Count the rows that still locate stored objects in the scope (and the dataset's assets), naming
+    the first `sample_size` of them."""
+    remaining = Remaining()
+
+    def note(table: str, row_id: int, location: str) -> None:
+        if len(remaining.sample) < sample_size:
+            remaining.sample.append(f"{table}/{row_id}: {location}")
+
+    for package_ids in iter_package_pages(engine, scope):
+        room = sample_size - len(remaining.sample)
+        files = sa.select(File.id, File.s3_bucket, File.s3_key).where(File.package_id.in_(package_ids))
+        ranges = (
+            sa.select(TimeSeriesRange.id, TimeSeriesRange.location)
+            .join(TimeSeriesChannel, TimeSeriesChannel.id == TimeSeriesRange.channel_id)
+            .where(TimeSeriesChannel.package_id.in_(package_ids))
+        )
+        with engine.connect() as connection:
+            remaining.files += connection.execute(
+                sa.select(sa.func.count()).select_from(files.subquery())
+            ).scalar_one()
+            remaining.ranges += connection.execute(
+                sa.select(sa.func.count()).select_from(ranges.subquery())
+            ).scalar_one()
+            if room > 0:
+                for row in connection.execute(files.order_by(File.id).limit(room)):
+                    note(FILES, row.id, f"s3://{row.s3_bucket}/{row.s3_key}")
+                for row in connection.execute(ranges.order_by(TimeSeriesRange.id).limit(room)):
+                    note(RANGES, row.id, row.location)
+    if dataset_id is not None:
+        for asset_id, bucket, key in asset_rows(engine, dataset_id):
+            remaining.assets += 1
+            note(ASSETS, asset_id, f"s3://{bucket}/{key}")
+    return remaining
+
+
+def remove_dataset(engine: Engine, dataset_id: int, page_size: int = ROW_PAGE) -> int:
+    """Remove the dataset's package tombstones a page at a time (short transactions), then the dataset
+    row; the database cascades the rest (storage cache rows). Changelog events stay: they are the
+    dataset's audit trail. Returns how many package rows went."""
+    removed = 0
+    while True:
+        with engine.begin() as connection:
+            page = (
+                sa.select(Package.id)
+                .where(Package.dataset_id == dataset_id)
+                .order_by(Package.id)
+                .limit(page_size)
+                .scalar_subquery()
+            )
+            count = connection.execute(sa.delete(Package).where(Package.id.in_(page))).rowcount
+        if not count:
+            break
+        removed += count
+    with engine.begin() as connection:
+        connection.execute(sa.delete(Dataset).where(Dataset.id == dataset_id))
+    return removed

@@ -1,0 +1,91 @@
+"""Fixtures of the deletion tests: platform rows with objects in moto, and the deletion jobs run in
+process against the test's PostgreSQL database and moto server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+import pytest
+from dagster_aws.s3 import S3Resource
+
+from jobs_orchestration.defs.deletion.config import (
+    DELETE_DATASET_OP,
+    DELETE_PACKAGES_OP,
+    DeleteDatasetConfig,
+    DeletePackageRequest,
+    DeletePackagesConfig,
+)
+from jobs_orchestration.defs.deletion.jobs import delete_dataset_job, delete_package_job
+from jobs_orchestration.defs.deletion.resources import DeletionSettings
+from jobs_orchestration.devstack.aws import TIMESERIES_BUCKET
+from jobs_orchestration_tests.support.platform_data import PlatformData
+
+
+@pytest.fixture
+def s3(local_aws) -> Any:
+    return local_aws.client("s3")
+
+
+@pytest.fixture
+def data(platform_db, s3) -> PlatformData:
+    return PlatformData(platform_db.engine, s3)
+
+
+@pytest.fixture
+def deletion_resources(platform_db, local_aws) -> dict[str, Any]:
+    return {
+        "platform_db": platform_db,
+        "s3": S3Resource(endpoint_url=local_aws.endpoint_url, region_name=local_aws.region),
+        "deletion": DeletionSettings(timeseries_bucket=TIMESERIES_BUCKET, parallel_deletes=4),
+    }
+
+
+@pytest.fixture
+def delete_packages(deletion_resources, instance) -> Callable[..., dg.ExecuteInProcessResult]:
+    """Run delete_package_job for (package_id, organization_id) pairs."""
+
+    def run(*requests: tuple[int, int], dry_run: bool = False) -> dg.ExecuteInProcessResult:
+        config = DeletePackagesConfig(
+            requests=[
+                DeletePackageRequest(
+                    package_id=package_id,
+                    organization_id=organization_id,
+                    user_id="N:user:tester",
+                    trace_id=f"trace-{package_id}",
+                    job_id=f"job-{package_id}",
+                )
+                for package_id, organization_id in requests
+            ],
+            dry_run=dry_run,
+        )
+        return delete_package_job.execute_in_process(
+            run_config=dg.RunConfig(ops={DELETE_PACKAGES_OP: config}),
+            resources=deletion_resources,
+            instance=instance,
+            raise_on_error=False,
+        )
+
+    return run
+
+
+@pytest.fixture
+def delete_dataset(deletion_resources, instance) -> Callable[..., dg.ExecuteInProcessResult]:
+    def run(dataset_id: int, organization_id: int, *, dry_run: bool = False) -> dg.ExecuteInProcessResult:
+        config = DeleteDatasetConfig(
+            dataset_id=dataset_id,
+            organization_id=organization_id,
+            user_id="N:user:tester",
+            trace_id="trace-dataset",
+            job_id="job-dataset",
+            dry_run=dry_run,
+        )
+        return delete_dataset_job.execute_in_process(
+            run_config=dg.RunConfig(ops={DELETE_DATASET_OP: config}),
+            resources=deletion_resources,
+            instance=instance,
+            raise_on_error=False,
+        )
+
+    return run

@@ -1,0 +1,171 @@
+"""delete_dataset_job: the cascade from assets to packages to the dataset's rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import sqlalchemy as sa
+
+from jobs_orchestration.db.bulk import bulk_insert
+from jobs_orchestration.db.platform import (
+    Dataset,
+    DatasetAsset,
+    DatasetAssetKind,
+    DatasetState,
+    DatasetStorage,
+    File,
+    Package,
+    PackageType,
+    TimeSeriesChannel,
+)
+from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP
+from jobs_orchestration.devstack.aws import DATASET_ASSETS_BUCKET, DATASET_BUCKET, TIMESERIES_BUCKET
+from jobs_orchestration_tests.support.faults import record_delete_calls
+from jobs_orchestration_tests.support.platform_data import count_rows, keys_in
+from jobs_orchestration_tests.support.runs import audit_rows, step_metadata
+
+SECOND_BUCKET = "platform-datasets-eu"
+
+
+def test_dataset_with_mixed_packages_across_two_buckets_goes_whole(data, s3, platform_db, delete_dataset):
+    s3.create_bucket(Bucket=SECOND_BUCKET)
+    org = data.organization()
+    dataset = data.dataset(org)
+    data.asset(dataset, DatasetAssetKind.BANNER, DATASET_ASSETS_BUCKET, f"{dataset}/banner.png")
+    data.asset(dataset, DatasetAssetKind.README, DATASET_ASSETS_BUCKET, f"{dataset}/readme.md")
+    folder = data.package(dataset, org, package_type=PackageType.COLLECTION)
+    in_folder = data.package(dataset, org, parent_id=folder)
+    data.file(in_folder, DATASET_BUCKET, "mixed/a.pdf")
+    loose = data.package(dataset, org)
+    data.file(loose, SECOND_BUCKET, "mixed/b.csv")
+    data.prefix_file(loose, SECOND_BUCKET, "mixed/zarr", count=3)
+    data.timeseries(dataset, org, TIMESERIES_BUCKET, parent_id=folder)
+    with platform_db.begin() as connection:
+        connection.execute(sa.insert(DatasetStorage).values(dataset_id=dataset, organization_id=org, size=9))
+
+    kept = data.dataset(org, state=DatasetState.READY)
+    kept_package = data.package(kept, org)
+    data.file(kept_package, DATASET_BUCKET, "kept/c.pdf")
+    data.asset(kept, DatasetAssetKind.BANNER, DATASET_ASSETS_BUCKET, f"{kept}/banner.png")
+    kept_series = data.timeseries(kept, org, TIMESERIES_BUCKET)
+
+    result = delete_dataset(dataset, org)
+
+    assert result.success, result.failure_data_for_node(DELETE_DATASET_OP)
+    assert keys_in(s3, DATASET_BUCKET) == {"kept/c.pdf"}
+    assert keys_in(s3, SECOND_BUCKET) == set()
+    assert keys_in(s3, DATASET_ASSETS_BUCKET) == {f"{kept}/banner.png"}
+    assert keys_in(s3, TIMESERIES_BUCKET) == set(kept_series.range_keys)
+    engine = platform_db.engine
+    assert count_rows(engine, Dataset, Dataset.id == dataset) == 0
+    assert count_rows(engine, Package, Package.dataset_id == dataset) == 0
+    assert count_rows(engine, DatasetAsset) == 1
+    assert count_rows(engine, DatasetStorage) == 0
+    assert count_rows(engine, Package, Package.dataset_id == kept) == 2
+    assert count_rows(engine, File) == 1
+    assert count_rows(engine, TimeSeriesChannel) == 2
+    [audit] = audit_rows(engine)
+    assert (audit.job_name, audit.outcome, audit.resource_ids) == ("DeleteDatasetJob", "deleted", [dataset])
+    assert (audit.packages_deleted, audit.files_deleted, audit.objects_deleted) == (4, 3, 2 + 1 + 1 + 3 + 4)
+    metadata = step_metadata(result, DELETE_DATASET_OP)
+    assert metadata["dataset_assets_deleted"] == 2 and metadata["timeseries_ranges_deleted"] == 4
+
+
+def test_dataset_not_deleting_is_refused_before_anything_is_touched(data, s3, platform_db, delete_dataset):
+    org = data.organization()
+    dataset = data.dataset(org, state=DatasetState.READY)
+    data.asset(dataset, DatasetAssetKind.BANNER, DATASET_ASSETS_BUCKET, "ready/banner.png")
+    data.file(data.package(dataset, org), DATASET_BUCKET, "ready/a.pdf")
+
+    result = delete_dataset(dataset, org)
+
+    assert not result.success
+    message = result.failure_data_for_node(DELETE_DATASET_OP).error.message
+    assert f"dataset_id {dataset} is in state READY, not DELETING" in message
+    assert keys_in(s3, DATASET_ASSETS_BUCKET) == {"ready/banner.png"}
+    assert keys_in(s3, DATASET_BUCKET) == {"ready/a.pdf"}
+    assert count_rows(platform_db.engine, DatasetAsset) == 1
+    assert [row.outcome for row in audit_rows(platform_db.engine)] == ["refused"]
+
+
+def test_other_organizations_dataset_is_refused(data, s3, platform_db, delete_dataset):
+    owner, stranger = data.organization(), data.organization()
+    dataset = data.dataset(owner)
+    data.file(data.package(dataset, owner), DATASET_BUCKET, "theirs/a.pdf")
+
+    result = delete_dataset(dataset, stranger)
+
+    assert not result.success
+    assert keys_in(s3, DATASET_BUCKET) == {"theirs/a.pdf"}
+    assert count_rows(platform_db.engine, Dataset) == 1
+
+
+def test_missing_dataset_is_success(data, platform_db, delete_dataset):
+    org = data.organization()
+    assert delete_dataset(424242, org).success
+    assert [row.outcome for row in audit_rows(platform_db.engine)] == ["already_deleted"]
+
+
+def test_dry_run_counts_and_deletes_nothing(data, s3, platform_db, delete_dataset):
+    org = data.organization()
+    dataset = data.dataset(org)
+    data.asset(dataset, DatasetAssetKind.README, DATASET_ASSETS_BUCKET, "dry/readme.md")
+    data.file(data.package(dataset, org), DATASET_BUCKET, "dry/a.pdf", body=b"123")
+
+    result = delete_dataset(dataset, org, dry_run=True)
+
+    assert result.success
+    metadata = step_metadata(result, DELETE_DATASET_OP)
+    assert (metadata["would_delete_objects"], metadata["would_delete_bytes"]) == (2, 3)
+    assert keys_in(s3, DATASET_BUCKET) == {"dry/a.pdf"}
+    assert count_rows(platform_db.engine, Dataset) == 1
+    assert [row.outcome for row in audit_rows(platform_db.engine)] == ["dry_run"]
+
+
+def test_delete_objects_calls_are_full_batches_per_bucket(data, s3, platform_db, delete_dataset, monkeypatch):
+    """Keys are gathered per bucket across packages, so the call count is the minimum; moto does not
+    enforce the 1,000-key limit, so the test checks each call's size itself."""
+    s3.create_bucket(Bucket=SECOND_BUCKET)
+    org = data.organization()
+    dataset = data.dataset(org)
+    packages = [data.package(dataset, org, storage_size=None) for _ in range(30)]
+    counts = {DATASET_BUCKET: 2_300, SECOND_BUCKET: 1_200}
+    now = dt.datetime.now(dt.UTC)
+    rows = (
+        (
+            packages[index % len(packages)],
+            f"f{index}",
+            bucket,
+            f"{bucket}/{index}.bin",
+            10,
+            "source",
+            False,
+            now,
+        )
+        for bucket, count in counts.items()
+        for index in range(count)
+    )
+    with platform_db.begin() as connection:
+        columns = [
+            "package_id",
+            "name",
+            "s3_bucket",
+            "s3_key",
+            "size",
+            "object_type",
+            "is_prefix",
+            "created_at",
+        ]
+        bulk_insert(connection, File.__table__, columns, rows)
+    calls = record_delete_calls(monkeypatch)
+
+    result = delete_dataset(dataset, org)
+
+    assert result.success
+    for bucket, count in counts.items():
+        sizes = [len(call) for name, call in calls if name == bucket]
+        assert len(sizes) == math.ceil(count / 1000), (bucket, sizes)
+        assert max(sizes) <= 1000 and sum(sizes) == count
+    [audit] = audit_rows(platform_db.engine)
+    assert (audit.files_deleted, audit.bytes_deleted, audit.packages_deleted) == (3_500, 35_000, 30)

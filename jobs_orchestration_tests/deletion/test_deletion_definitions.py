@@ -1,0 +1,68 @@
+"""The deletion jobs as the code location serves them: names, tags, launchpad config, resources from
+the environment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP, DELETE_PACKAGES_OP
+from jobs_orchestration.devstack.aws import TIMESERIES_BUCKET
+from jobs_orchestration_tests.support.platform_data import PlatformData, keys_in, package_state
+
+
+def _defs():
+    # Imported late: the definitions read nothing at import, but the test's environment is set by then.
+    from jobs_orchestration.definitions import defs
+
+    return defs
+
+
+def test_jobs_carry_the_deletion_family_tag_and_a_retry_policy():
+    defs = _defs()
+    for name, op_name in (
+        ("delete_package_job", DELETE_PACKAGES_OP),
+        ("delete_dataset_job", DELETE_DATASET_OP),
+    ):
+        job = defs.resolve_job_def(name)
+        assert job.tags["job_family"] == "deletion"
+        op = job.graph.node_named(op_name).definition
+        assert op.retry_policy is not None and op.retry_policy.max_retries >= 1
+        assert op.pool == "deletion"
+
+
+def test_launchpad_default_config_is_valid_and_a_dry_run(project_env):
+    defs = _defs()
+    for name, op_name in (
+        ("delete_package_job", DELETE_PACKAGES_OP),
+        ("delete_dataset_job", DELETE_DATASET_OP),
+    ):
+        job = defs.resolve_job_def(name)
+        default = job.run_config_schema.config_type.fields["ops"].default_value[op_name]["config"]
+        assert default["dry_run"] is True
+        assert dg.validate_run_config(job, {"ops": {op_name: {"config": default}}})
+
+
+def test_package_job_runs_with_the_resources_the_environment_configures(project_env, platform_db, instance):
+    s3 = project_env.client("s3")
+    data = PlatformData(platform_db.engine, s3)
+    org = data.organization()
+    series = data.timeseries(data.dataset(org), org, TIMESERIES_BUCKET)
+
+    result = (
+        _defs()
+        .resolve_job_def("delete_package_job")
+        .execute_in_process(
+            run_config={
+                "ops": {
+                    DELETE_PACKAGES_OP: {
+                        "config": {"requests": [{"package_id": series.package_id, "organization_id": org}]}
+                    }
+                }
+            },
+            instance=instance,
+        )
+    )
+
+    assert result.success
+    assert keys_in(s3, TIMESERIES_BUCKET) == set()
+    assert package_state(platform_db.engine, series.package_id) == "DELETED"

@@ -1,0 +1,58 @@
+"""Faults injected into real boto3 clients by wrapping one of their methods (never a fake client)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from dagster_aws.s3 import S3Resource
+
+DeleteCall = tuple[str, list[str]]
+"""(bucket, keys) of one DeleteObjects call."""
+
+
+def wrap_s3_clients(monkeypatch: pytest.MonkeyPatch, install: Callable[[Any], None]) -> None:
+    """Every client S3Resource hands out from now on gets `install(client)` applied to it."""
+    original = S3Resource.get_client
+
+    def get_client(self: S3Resource) -> Any:
+        client = original(self)
+        install(client)
+        return client
+
+    monkeypatch.setattr(S3Resource, "get_client", get_client)
+
+
+def record_delete_calls(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    per_key_errors: Callable[[str, str], str | None] | None = None,
+) -> list[DeleteCall]:
+    """Record every DeleteObjects call; `per_key_errors(bucket, key)` may return an S3 error code for
+    a key, which is then left in place and reported in the response's Errors, as S3 does."""
+    calls: list[DeleteCall] = []
+
+    def install(client: Any) -> None:
+        real = client.delete_objects
+
+        def delete_objects(**kwargs: Any) -> dict[str, Any]:
+            bucket = kwargs["Bucket"]
+            objects = kwargs["Delete"]["Objects"]
+            calls.append((bucket, [item["Key"] for item in objects]))
+            failing = {}
+            if per_key_errors is not None:
+                failing = {
+                    item["Key"]: code
+                    for item in objects
+                    if (code := per_key_errors(bucket, item["Key"])) is not None
+                }
+            kept = [item for item in objects if item["Key"] not in failing]
+            response = real(**{**kwargs, "Delete": {**kwargs["Delete"], "Objects": kept}}) if kept else {}
+            errors = [{"Key": key, "Code": code, "Message": "injected"} for key, code in failing.items()]
+            return {**response, "Errors": response.get("Errors", []) + errors}
+
+        client.delete_objects = delete_objects
+
+    wrap_s3_clients(monkeypatch, install)
+    return calls
