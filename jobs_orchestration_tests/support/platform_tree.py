@@ -35,7 +35,10 @@ class PlatformTree:
     def organization(self, organization_id: int | None = None) -> int:
         identifier = organization_id or next(_ids)
         return self._insert(
-            Organization.__table__, id=identifier, node_id=f"N:organization:{identifier}", name=f"org {identifier}"
+            Organization.__table__,
+            id=identifier,
+            node_id=f"N:organization:{identifier}",
+            name=f"org {identifier}",
         )
 
     def dataset(self, organization_id: int, state: DatasetState = DatasetState.READY) -> int:
@@ -109,8 +112,12 @@ def cached_sizes(engine: Engine) -> dict[str, dict[int, int]]:
     """Every row of the three cache tables: {"package": {id: size}, "dataset": ..., "organization": ...}."""
     with engine.connect() as connection:
         return {
-            "package": dict(connection.execute(sa.text("SELECT package_id, size FROM package_storage")).all()),
-            "dataset": dict(connection.execute(sa.text("SELECT dataset_id, size FROM dataset_storage")).all()),
+            "package": dict(
+                connection.execute(sa.text("SELECT package_id, size FROM package_storage")).all()
+            ),
+            "dataset": dict(
+                connection.execute(sa.text("SELECT dataset_id, size FROM dataset_storage")).all()
+            ),
             "organization": dict(
                 connection.execute(sa.text("SELECT organization_id, size FROM organization_storage")).all()
             ),
