@@ -3,7 +3,9 @@
 import dagster as dg
 
 from jobs_orchestration.defs import resources
+from jobs_orchestration.defs.storage import definitions as storage
 
 defs = dg.Definitions.merge(
     resources.defs,
+    storage.defs,
 )
