@@ -17,24 +17,42 @@ from jobs_orchestration.storage_totals.rules import (
     sql_list,
 )
 
+BATCH_PACKAGES = "storage_totals_batch_packages"
 PACKAGE_SIZES = "storage_totals_package_sizes"
 DATASET_SIZES = "storage_totals_dataset_sizes"
 ORGANIZATION_SIZES = "storage_totals_organization_sizes"
 
+# Only packages whose size is not zero have a cache row (a missing row reads as 0): most of the cost
+# of a first refresh is writing rows, and a zero row says nothing a missing one does not.
 # Each package's counted files walk up the tree, one level per step, through packages that are not
 # blocked; a package's size is what reaches it. The path string stops a cycle in the parent links
 # (it cannot be an array: SQLite has none). Trees are shallow, so the walk is a few steps long.
+# The batch's packages, copied once: the walk joins this small table at every step instead of the
+# whole packages table.
+COPY_BATCH_PACKAGES = f"""
+CREATE TEMPORARY TABLE {BATCH_PACKAGES} AS
+SELECT id, parent_id, dataset_id, organization_id, state
+FROM packages
+WHERE organization_id IN :organization_ids
+"""
+
 COMPUTE_PACKAGE_SIZES = f"""
 CREATE TEMPORARY TABLE {PACKAGE_SIZES} AS
-WITH RECURSIVE own AS (
+WITH RECURSIVE counted AS MATERIALIZED (
+    -- One index probe into files per package (two correlated subqueries, the same pages): a join
+    -- would scan the files index from its start, a cost that grows with every organization's files.
     SELECT p.id AS package_id, p.parent_id, p.dataset_id,
-           CAST(SUM(f.size) AS BIGINT) AS bytes, COUNT(*) AS files
-    FROM packages p
-    JOIN files f ON f.package_id = p.id
-    WHERE p.organization_id IN :organization_ids
-      AND p.state NOT IN {sql_list(UNCOUNTED_PACKAGE_STATES)}
-      AND f.object_type = '{COUNTED_FILE_OBJECT_TYPE}'
-    GROUP BY p.id, p.parent_id, p.dataset_id
+           (SELECT SUM(f.size) FROM files f
+            WHERE f.package_id = p.id AND f.object_type = '{COUNTED_FILE_OBJECT_TYPE}') AS bytes,
+           (SELECT COUNT(*) FROM files f
+            WHERE f.package_id = p.id AND f.object_type = '{COUNTED_FILE_OBJECT_TYPE}') AS files
+    FROM {BATCH_PACKAGES} p
+    WHERE p.state NOT IN {sql_list(UNCOUNTED_PACKAGE_STATES)}
+),
+own AS (
+    SELECT package_id, parent_id, dataset_id, CAST(bytes AS BIGINT) AS bytes, files
+    FROM counted
+    WHERE files > 0
 ),
 walk (package_id, parent_id, dataset_id, bytes, files, path) AS (
     SELECT package_id, parent_id, dataset_id, bytes, files, ',' || package_id || ','
@@ -42,7 +60,7 @@ walk (package_id, parent_id, dataset_id, bytes, files, path) AS (
     UNION ALL
     SELECT p.id, p.parent_id, p.dataset_id, w.bytes, w.files, w.path || p.id || ','
     FROM walk w
-    JOIN packages p ON p.id = w.parent_id AND p.dataset_id = w.dataset_id
+    JOIN {BATCH_PACKAGES} p ON p.id = w.parent_id AND p.dataset_id = w.dataset_id
     WHERE p.state NOT IN {sql_list(BLOCKED_PACKAGE_STATES)}
       AND w.path NOT LIKE '%,' || p.id || ',%'
 ),
@@ -55,14 +73,14 @@ computed AS (
     SELECT p.id AS package_id, p.organization_id, p.dataset_id, p.parent_id,
            COALESCE(r.bytes, 0) AS size, COALESCE(r.files, 0) AS files,
            CASE WHEN own.package_id IS NULL THEN 0 ELSE 1 END AS has_counted_files
-    FROM packages p
+    FROM {BATCH_PACKAGES} p
     LEFT JOIN reached r ON r.package_id = p.id
     LEFT JOIN own ON own.package_id = p.id
-    WHERE p.organization_id IN :organization_ids
-      AND p.state NOT IN {sql_list(UNCACHED_PACKAGE_STATES)}
+    WHERE p.state NOT IN {sql_list(UNCACHED_PACKAGE_STATES)}
 )
 SELECT c.*,
-       CASE WHEN cached.package_id IS NULL
+       CASE WHEN c.size = 0 THEN 0
+            WHEN cached.package_id IS NULL
                  OR cached.size <> c.size
                  OR cached.organization_id <> c.organization_id
                  OR cached.dataset_id <> c.dataset_id
@@ -85,7 +103,9 @@ GROUP BY organization_id
 STALE_PACKAGE_ROWS = f"""
 FROM package_storage
 WHERE organization_id IN :organization_ids
-  AND NOT EXISTS (SELECT 1 FROM {PACKAGE_SIZES} s WHERE s.package_id = package_storage.package_id)
+  AND NOT EXISTS (
+      SELECT 1 FROM {PACKAGE_SIZES} s WHERE s.package_id = package_storage.package_id AND s.size > 0
+  )
 """
 
 WRITE_PACKAGE_SIZES = f"""

@@ -56,7 +56,7 @@ def test_package_states_that_count(engine, tree, state, counted):
 
     expected = 100 if counted else 0
     cache = cached_sizes(engine)
-    assert cache["package"] == {package: expected}
+    assert cache["package"].get(package, 0) == expected
     assert cache["organization"] == {organization: expected}
 
 
@@ -67,7 +67,7 @@ def test_a_package_whose_only_file_is_a_view_counts_nothing(engine, tree):
 
     totals = refresh_organizations(engine, [organization])[organization]
 
-    assert cached_sizes(engine)["package"] == {package: 0}
+    assert cached_sizes(engine)["package"] == {}
     assert totals.total_bytes == 0
     assert totals.levels[Level.PACKAGE].counts["files"] == 0
 
@@ -105,7 +105,7 @@ def test_a_deleting_collection_in_the_middle_passes_nothing_up(engine, tree):
 
     cache = cached_sizes(engine)
     assert cache["package"][top] == 10
-    assert cache["package"][middle] == 0
+    assert middle not in cache["package"]
     assert cache["package"][below] == 900
     assert cache["organization"] == {organization: 10}
 
@@ -136,9 +136,9 @@ def test_deleted_packages_are_excluded_and_their_stale_rows_reset(engine, tree):
     totals = refresh_organizations(engine, [organization])[organization]
 
     cache = cached_sizes(engine)
-    assert cache["package"] == {top: 5, kept: 5, unavailable: 0}
+    assert cache["package"] == {top: 5, kept: 5}
     assert cache["organization"] == {organization: 5}
-    # top and unavailable updated, the deleted package's row removed; dataset and organization
+    # top updated; the rows of the deleted and the now empty package removed; dataset and organization
     assert totals.levels[Level.PACKAGE].rows_changed == 3
     assert totals.rows_changed == 5
 
@@ -164,7 +164,7 @@ def test_empty_organizations_datasets_and_collections(engine, tree):
     cache = cached_sizes(engine)
     assert cache["organization"] == {empty_organization: 0, organization: 0}
     assert cache["dataset"] == {empty_dataset: 0, dataset: 0}
-    assert cache["package"] == {outer: 0, inner: 0}
+    assert cache["package"] == {}
     assert totals[empty_organization].levels[Level.DATASET].counts["datasets"] == 0
 
 

@@ -54,7 +54,8 @@ class RandomPlatform:
                 return 0
             return own[package_id] + sum(size(child) for child in children[package_id])
 
-        packages = {p: size(p) for p, (_, _, state) in self.packages.items() if state != "DELETED"}
+        # Packages of size 0 have no cache row.
+        packages = {p: size(p) for p in self.packages if size(p) > 0}
         datasets = {d: 0 for d in self.datasets}
         for package_id, (dataset_id, parent_id, _) in self.packages.items():
             if parent_id is None:

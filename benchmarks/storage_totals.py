@@ -1,0 +1,293 @@
+"""Storage totals benchmark on PostgreSQL.
+
+Seeds organizations with package trees up to depth 5 (COPY through db.bulk), then measures in the same
+run: a baseline hand-written SQL statement computing all three levels for every organization at once
+(writing nothing), and the project's all-organizations path (the code `storage_totals_job` runs,
+batched the same way, writes included) in a fresh process so its peak memory is its own.
+
+    /work/main/.venv/bin/python benchmarks/storage_totals.py             # 0.1 and 1.0 (1,000 orgs, 1M files)
+    /work/main/.venv/bin/python benchmarks/storage_totals.py --scales 0.05
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from jobs_orchestration.db.bulk import bulk_insert  # noqa: E402
+from jobs_orchestration.db.migrate import upgrade  # noqa: E402
+from jobs_orchestration.db.platform import Dataset, File, Organization, Package  # noqa: E402
+from jobs_orchestration_tests.support.postgres import temporary_database  # noqa: E402
+
+ORGANIZATIONS = 1_000
+FILES = 1_000_000
+MAX_DEPTH = 5
+CREATED = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+STATES = ["READY"] * 14 + ["UPLOADED", "PROCESSING", "UNAVAILABLE", "DELETING", "DELETED", "RESTORING"]
+
+BASELINE = """
+WITH RECURSIVE own AS (
+    SELECT p.id, p.parent_id, SUM(f.size) AS bytes
+    FROM packages p JOIN files f ON f.package_id = p.id
+    WHERE p.state NOT IN ('UNAVAILABLE', 'DELETING', 'DELETED', 'RESTORING') AND f.object_type = 'source'
+    GROUP BY p.id, p.parent_id
+),
+walk (id, parent_id, bytes, path) AS (
+    SELECT id, parent_id, bytes, ARRAY[id] FROM own
+    UNION ALL
+    SELECT p.id, p.parent_id, w.bytes, w.path || p.id
+    FROM walk w JOIN packages p ON p.id = w.parent_id
+    WHERE p.state NOT IN ('DELETING', 'DELETED', 'RESTORING') AND p.id <> ALL (w.path)
+),
+package_sizes AS (SELECT id, SUM(bytes) AS size FROM walk GROUP BY id),
+dataset_sizes AS (
+    SELECT d.id, d.organization_id, d.state, COALESCE(SUM(s.size), 0) AS size
+    FROM datasets d
+    LEFT JOIN packages p ON p.dataset_id = d.id AND p.parent_id IS NULL
+    LEFT JOIN package_sizes s ON s.id = p.id
+    GROUP BY d.id, d.organization_id, d.state
+),
+organization_sizes AS (
+    SELECT o.id, COALESCE(SUM(d.size) FILTER (WHERE d.state <> 'DELETING'), 0) AS size
+    FROM organizations o LEFT JOIN dataset_sizes d ON d.organization_id = o.id
+    GROUP BY o.id
+)
+SELECT (SELECT COUNT(*) FROM package_sizes), (SELECT COUNT(*) FROM dataset_sizes),
+       (SELECT COUNT(*) FROM organization_sizes), (SELECT SUM(size) FROM organization_sizes)
+"""
+
+
+def seed(url: str, scale: float) -> dict[str, int]:
+    """Seed in chunks of organizations so memory stays bounded by one chunk."""
+    organizations = max(1, round(ORGANIZATIONS * scale))
+    files_per_organization = FILES // ORGANIZATIONS
+    rng = random.Random(42)
+    engine = sa.create_engine(url)
+    counts = {"organizations": 0, "datasets": 0, "packages": 0, "files": 0}
+    next_id = 1
+    for first in range(0, organizations, 50):
+        rows = {"organizations": [], "datasets": [], "packages": [], "files": []}
+        for organization_id in range(first + 1, min(first + 50, organizations) + 1):
+            rows["organizations"].append(
+                (organization_id, f"N:organization:{organization_id}", f"org {organization_id}", CREATED)
+            )
+            datasets = []
+            for _ in range(rng.randint(1, 5)):
+                datasets.append(next_id)
+                rows["datasets"].append(
+                    (
+                        next_id,
+                        f"N:dataset:{next_id}",
+                        organization_id,
+                        "d",
+                        rng.choice(["READY"] * 9 + ["DELETING"]),
+                        CREATED,
+                        CREATED,
+                    )
+                )
+                next_id += 1
+            collections: dict[int, list[tuple[int, int]]] = {d: [] for d in datasets}
+            files = 0
+            while files < files_per_organization:
+                dataset_id = rng.choice(datasets)
+                package_id, next_id = next_id, next_id + 1
+                parent, depth = rng.choice([(None, 0), *collections[dataset_id]])
+                is_collection = depth + 1 < MAX_DEPTH and rng.random() < 0.25
+                rows["packages"].append(
+                    (
+                        package_id,
+                        f"N:package:{package_id}",
+                        organization_id,
+                        dataset_id,
+                        parent,
+                        "p",
+                        "Collection" if is_collection else "PDF",
+                        rng.choice(STATES),
+                        CREATED,
+                        CREATED,
+                    )
+                )
+                if is_collection:
+                    collections[dataset_id].append((package_id, depth + 1))
+                    continue
+                for index in range(min(rng.randint(1, 7), files_per_organization - files)):
+                    object_type = "source" if rng.random() < 0.85 else "view"
+                    rows["files"].append(
+                        (
+                            package_id,
+                            "f",
+                            "platform-datasets",
+                            f"{package_id}/{index}",
+                            rng.randint(1, 10**7),
+                            object_type,
+                            False,
+                            CREATED,
+                        )
+                    )
+                    files += 1
+        with engine.begin() as connection:
+            bulk_insert(
+                connection,
+                Organization.__table__,
+                ["id", "node_id", "name", "created_at"],
+                rows["organizations"],
+            )
+            bulk_insert(
+                connection,
+                Dataset.__table__,
+                ["id", "node_id", "organization_id", "name", "state", "created_at", "updated_at"],
+                rows["datasets"],
+            )
+            bulk_insert(
+                connection,
+                Package.__table__,
+                [
+                    "id",
+                    "node_id",
+                    "organization_id",
+                    "dataset_id",
+                    "parent_id",
+                    "name",
+                    "package_type",
+                    "state",
+                    "created_at",
+                    "updated_at",
+                ],
+                rows["packages"],
+            )
+            bulk_insert(
+                connection,
+                File.__table__,
+                [
+                    "package_id",
+                    "name",
+                    "s3_bucket",
+                    "s3_key",
+                    "size",
+                    "object_type",
+                    "is_prefix",
+                    "created_at",
+                ],
+                rows["files"],
+            )
+        for name, table_rows in rows.items():
+            counts[name] += len(table_rows)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(sa.text("VACUUM ANALYZE"))
+    engine.dispose()
+    return counts
+
+
+def baseline(url: str) -> float:
+    engine = sa.create_engine(url)
+    best = float("inf")
+    with engine.connect() as connection:
+        for _ in range(2):  # the first pass warms the cache; the project path runs warm too
+            started = time.perf_counter()
+            connection.execute(sa.text(BASELINE)).one()
+            best = min(best, time.perf_counter() - started)
+    engine.dispose()
+    return best
+
+
+def project_path(url: str, batch_size: int) -> dict:
+    """Run in its own process: the all-organizations refresh, as storage_totals_job runs it."""
+    from jobs_orchestration.db.engine import create_db_engine
+    from jobs_orchestration.storage_totals import refresh_all_organizations
+
+    engine = create_db_engine(url)
+    started = time.perf_counter()
+    organizations = rows_written = 0
+    for batch in refresh_all_organizations(engine, batch_size=batch_size):
+        organizations += len(batch.organizations)
+        rows_written += sum(t.rows_changed for t in batch.organizations)
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return {
+        "seconds": seconds,
+        "organizations": organizations,
+        "rows_written": rows_written,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_scale(scale: float, batch_size: int) -> dict:
+    with temporary_database("storage_bench") as url:
+        upgrade(url)
+        started = time.perf_counter()
+        counts = seed(url, scale)
+        print(f"scale {scale}: seeded {counts} in {time.perf_counter() - started:.1f} s", flush=True)
+        baseline_seconds = baseline(url)
+        output = subprocess.run(
+            [sys.executable, __file__, "--project-path", url, "--batch-size", str(batch_size)],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        ).stdout
+        project = json.loads(output.strip().splitlines()[-1])
+        again = json.loads(
+            subprocess.run(
+                [sys.executable, __file__, "--project-path", url, "--batch-size", str(batch_size)],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+    return {
+        "scale": scale,
+        **counts,
+        "baseline_seconds": baseline_seconds,
+        "project": project,
+        "second_refresh": again,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scales", default="0.1,1", help="comma-separated; 1 = 1,000 orgs and 1,000,000 files"
+    )
+    parser.add_argument("--batch-size", type=int, default=100, help="organizations per transaction")
+    parser.add_argument("--project-path", metavar="URL", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.project_path:
+        print(json.dumps(project_path(arguments.project_path, arguments.batch_size)))
+        return
+    results = [run_scale(float(scale), arguments.batch_size) for scale in arguments.scales.split(",")]
+    print()
+    print(
+        f"{'scale':>6} {'orgs':>6} {'files':>9} {'packages':>9} {'baseline s':>10} {'project s':>10} "
+        f"{'ratio':>6} {'rows written':>12} {'peak RSS MB':>11} {'2nd run s':>9} {'2nd rows':>8}"
+    )
+    for r in results:
+        project = r["project"]
+        print(
+            f"{r['scale']:>6} {r['organizations']:>6} {r['files']:>9} {r['packages']:>9} "
+            f"{r['baseline_seconds']:>10.2f} {project['seconds']:>10.2f} "
+            f"{project['seconds'] / r['baseline_seconds']:>6.2f} {project['rows_written']:>12} "
+            f"{project['peak_rss_mb']:>11.0f} {r['second_refresh']['seconds']:>9.2f} "
+            f"{r['second_refresh']['rows_written']:>8}"
+        )
+    print("targets: ratio <= 3 (first refresh, all rows written), peak RSS <= 300 MB and flat across scales")
+
+
+if __name__ == "__main__":
+    main()
