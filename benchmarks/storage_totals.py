@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from jobs_orchestration.db.bulk import bulk_insert  # noqa: E402
 from jobs_orchestration.db.migrate import upgrade  # noqa: E402
 from jobs_orchestration.db.platform import Dataset, File, Organization, Package  # noqa: E402
+from jobs_orchestration.storage_totals import DEFAULT_BATCH_SIZE  # noqa: E402
 from jobs_orchestration_tests.support.postgres import temporary_database  # noqa: E402
 
 ORGANIZATIONS = 1_000
@@ -202,59 +203,76 @@ def baseline(url: str) -> float:
     return best
 
 
-def project_path(url: str, batch_size: int) -> dict:
-    """Run in its own process: the all-organizations refresh, as storage_totals_job runs it."""
+def project_path(url: str, batch_size: int, through_dagster: bool) -> dict:
+    """Run in its own process: the all-organizations refresh, as storage_totals_job runs it (or the
+    job itself, in process, recording three events per organization on a temporary instance)."""
     from jobs_orchestration.db.engine import create_db_engine
     from jobs_orchestration.storage_totals import refresh_all_organizations
 
-    engine = create_db_engine(url)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     started = time.perf_counter()
     organizations = rows_written = 0
-    for batch in refresh_all_organizations(engine, batch_size=batch_size):
-        organizations += len(batch.organizations)
-        rows_written += sum(t.rows_changed for t in batch.organizations)
-    seconds = time.perf_counter() - started
-    engine.dispose()
+    if through_dagster:
+        import dagster as dg
+
+        from jobs_orchestration.defs.storage.jobs import storage_totals_job
+        from jobs_orchestration.resources import PlatformDatabase
+
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        started = time.perf_counter()
+        with dg.instance_for_test() as instance:
+            result = storage_totals_job.execute_in_process(
+                instance=instance,
+                resources={"platform_db": PlatformDatabase(url=url)},
+                run_config={
+                    "ops": {"refresh_all_organizations": {"config": {"organizations_per_batch": batch_size}}}
+                },
+            )
+            for event in result.all_events:
+                if event.event_type_value == "ASSET_MATERIALIZATION":
+                    materialization = event.event_specific_data.materialization
+                    rows_written += materialization.metadata["rows_changed"].value
+                    organizations += materialization.asset_key.path[-1] == "organization_storage"
+    else:
+        engine = create_db_engine(url)
+        for batch in refresh_all_organizations(engine, batch_size=batch_size):
+            organizations += len(batch.organizations)
+            rows_written += sum(t.rows_changed for t in batch.organizations)
+        engine.dispose()
     return {
-        "seconds": seconds,
+        "seconds": time.perf_counter() - started,
         "organizations": organizations,
         "rows_written": rows_written,
+        "rss_before_mb": rss_before,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
-def run_scale(scale: float, batch_size: int) -> dict:
+def _in_fresh_process(url: str, batch_size: int, through_dagster: bool = False) -> dict:
+    command = [sys.executable, __file__, "--project-path", url, "--batch-size", str(batch_size)]
+    if through_dagster:
+        command.append("--through-dagster")
+    output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def run_scale(scale: float, batch_size: int, with_dagster: bool) -> dict:
     with temporary_database("storage_bench") as url:
         upgrade(url)
         started = time.perf_counter()
         counts = seed(url, scale)
         print(f"scale {scale}: seeded {counts} in {time.perf_counter() - started:.1f} s", flush=True)
         baseline_seconds = baseline(url)
-        output = subprocess.run(
-            [sys.executable, __file__, "--project-path", url, "--batch-size", str(batch_size)],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        ).stdout
-        project = json.loads(output.strip().splitlines()[-1])
-        again = json.loads(
-            subprocess.run(
-                [sys.executable, __file__, "--project-path", url, "--batch-size", str(batch_size)],
-                check=True,
-                capture_output=True,
-                text=True,
-                cwd=ROOT,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
+        first = _in_fresh_process(url, batch_size)
+        steady = _in_fresh_process(url, batch_size)
+        dagster = _in_fresh_process(url, batch_size, through_dagster=True) if with_dagster else None
     return {
-        "scale": scale,
         **counts,
-        "baseline_seconds": baseline_seconds,
-        "project": project,
-        "second_refresh": again,
+        "scale": scale,
+        "baseline": baseline_seconds,
+        "first": first,
+        "steady": steady,
+        "dagster": dagster,
     }
 
 
@@ -265,28 +283,38 @@ def main() -> None:
     parser.add_argument(
         "--scales", default="0.1,1", help="comma-separated; 1 = 1,000 orgs and 1,000,000 files"
     )
-    parser.add_argument("--batch-size", type=int, default=100, help="organizations per transaction")
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="organizations per transaction"
+    )
+    parser.add_argument("--with-dagster", action="store_true", help="also time storage_totals_job in process")
     parser.add_argument("--project-path", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--through-dagster", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.project_path:
-        print(json.dumps(project_path(arguments.project_path, arguments.batch_size)))
-        return
-    results = [run_scale(float(scale), arguments.batch_size) for scale in arguments.scales.split(",")]
-    print()
-    print(
-        f"{'scale':>6} {'orgs':>6} {'files':>9} {'packages':>9} {'baseline s':>10} {'project s':>10} "
-        f"{'ratio':>6} {'rows written':>12} {'peak RSS MB':>11} {'2nd run s':>9} {'2nd rows':>8}"
-    )
-    for r in results:
-        project = r["project"]
         print(
-            f"{r['scale']:>6} {r['organizations']:>6} {r['files']:>9} {r['packages']:>9} "
-            f"{r['baseline_seconds']:>10.2f} {project['seconds']:>10.2f} "
-            f"{project['seconds'] / r['baseline_seconds']:>6.2f} {project['rows_written']:>12} "
-            f"{project['peak_rss_mb']:>11.0f} {r['second_refresh']['seconds']:>9.2f} "
-            f"{r['second_refresh']['rows_written']:>8}"
+            json.dumps(project_path(arguments.project_path, arguments.batch_size, arguments.through_dagster))
         )
-    print("targets: ratio <= 3 (first refresh, all rows written), peak RSS <= 300 MB and flat across scales")
+        return
+    results = [
+        run_scale(float(scale), arguments.batch_size, arguments.with_dagster)
+        for scale in arguments.scales.split(",")
+    ]
+    print()
+    print("first = first refresh, every cache row inserted; steady = refresh again, nothing changed;")
+    print("dagster = storage_totals_job in process, events recorded on a temporary instance (--with-dagster)")
+    header = f"{'scale':>5} {'orgs':>5} {'files':>8} {'packages':>8} {'baseline s':>10} {'run':>7} {'seconds':>8} {'ratio':>6} {'rows written':>12} {'RSS before MB':>13} {'peak RSS MB':>11}"
+    print(header)
+    for r in results:
+        for name in ("first", "steady", "dagster"):
+            run = r[name]
+            if run is None:
+                continue
+            print(
+                f"{r['scale']:>5} {r['organizations']:>5} {r['files']:>8} {r['packages']:>8} {r['baseline']:>10.2f} "
+                f"{name:>7} {run['seconds']:>8.2f} {run['seconds'] / r['baseline']:>6.2f} {run['rows_written']:>12} "
+                f"{run['rss_before_mb']:>13.0f} {run['peak_rss_mb']:>11.0f}"
+            )
+    print("targets: first-refresh ratio <= 3, peak RSS <= 300 MB and flat as the data grows")
 
 
 if __name__ == "__main__":

@@ -36,19 +36,35 @@ FROM packages
 WHERE organization_id IN :organization_ids
 """
 
-COMPUTE_PACKAGE_SIZES = f"""
-CREATE TEMPORARY TABLE {PACKAGE_SIZES} AS
-WITH RECURSIVE counted AS MATERIALIZED (
-    -- One index probe into files per package (two correlated subqueries, the same pages): a join
-    -- would scan the files index from its start, a cost that grows with every organization's files.
+_SOURCE_FILES_OF_P = f"FROM files f WHERE f.package_id = p.id AND f.object_type = '{COUNTED_FILE_OBJECT_TYPE}'"
+
+# Files are reached by one index probe per package: a join would scan the files index (or table) from
+# its start in every batch, a cost that grows with every other organization's files.
+_COUNTED_POSTGRESQL = f"""
+    SELECT p.id AS package_id, p.parent_id, p.dataset_id, own_files.bytes, own_files.files
+    FROM {BATCH_PACKAGES} p
+    CROSS JOIN LATERAL (SELECT SUM(f.size) AS bytes, COUNT(*) AS files {_SOURCE_FILES_OF_P}) own_files
+    WHERE p.state NOT IN {sql_list(UNCOUNTED_PACKAGE_STATES)}
+"""
+
+# SQLite has no LATERAL: two correlated subqueries probe the same index pages.
+_COUNTED_PORTABLE = f"""
     SELECT p.id AS package_id, p.parent_id, p.dataset_id,
-           (SELECT SUM(f.size) FROM files f
-            WHERE f.package_id = p.id AND f.object_type = '{COUNTED_FILE_OBJECT_TYPE}') AS bytes,
-           (SELECT COUNT(*) FROM files f
-            WHERE f.package_id = p.id AND f.object_type = '{COUNTED_FILE_OBJECT_TYPE}') AS files
+           (SELECT SUM(f.size) {_SOURCE_FILES_OF_P}) AS bytes,
+           (SELECT COUNT(*) {_SOURCE_FILES_OF_P}) AS files
     FROM {BATCH_PACKAGES} p
     WHERE p.state NOT IN {sql_list(UNCOUNTED_PACKAGE_STATES)}
-),
+"""
+
+
+def compute_package_sizes(dialect_name: str) -> str:
+    counted = _COUNTED_POSTGRESQL if dialect_name == "postgresql" else _COUNTED_PORTABLE
+    return _COMPUTE_PACKAGE_SIZES.replace("{counted}", counted)
+
+
+_COMPUTE_PACKAGE_SIZES = f"""
+CREATE TEMPORARY TABLE {PACKAGE_SIZES} AS
+WITH RECURSIVE counted AS MATERIALIZED ({{counted}}),
 own AS (
     SELECT package_id, parent_id, dataset_id, CAST(bytes AS BIGINT) AS bytes, files
     FROM counted
@@ -86,7 +102,9 @@ SELECT c.*,
                  OR cached.dataset_id <> c.dataset_id
             THEN 1 ELSE 0 END AS changed
 FROM computed c
-LEFT JOIN package_storage cached ON cached.package_id = c.package_id
+-- Only this batch's rows: a row filed under another organization reads as changed and is rewritten.
+LEFT JOIN (SELECT package_id, organization_id, dataset_id, size FROM package_storage
+           WHERE organization_id IN :organization_ids) cached ON cached.package_id = c.package_id
 """
 
 PACKAGE_FIGURES = f"""
@@ -142,7 +160,8 @@ SELECT d.id AS dataset_id, d.organization_id,
             THEN 1 ELSE 0 END AS changed
 FROM datasets d
 LEFT JOIN roots ON roots.dataset_id = d.id
-LEFT JOIN dataset_storage cached ON cached.dataset_id = d.id
+LEFT JOIN (SELECT dataset_id, organization_id, size FROM dataset_storage
+           WHERE organization_id IN :organization_ids) cached ON cached.dataset_id = d.id
 WHERE d.organization_id IN :organization_ids
 """
 

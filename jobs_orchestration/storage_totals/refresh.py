@@ -15,7 +15,7 @@ from jobs_orchestration.db.base import utcnow
 from jobs_orchestration.storage_totals import queries
 
 LOCK_NAMESPACE = 0x5707  # the advisory-lock namespace of storage refreshes ("STO")
-DEFAULT_BATCH_SIZE = 100
+DEFAULT_BATCH_SIZE = 250
 
 
 class Level(enum.StrEnum):
@@ -115,7 +115,12 @@ def refresh_storage(
 
 def _refresh_packages(connection, parameters, figures, dry_run: bool) -> None:
     _execute(connection, queries.COPY_BATCH_PACKAGES, parameters, analyze=queries.BATCH_PACKAGES)
-    _execute(connection, queries.COMPUTE_PACKAGE_SIZES, parameters, analyze=queries.PACKAGE_SIZES)
+    _execute(
+        connection,
+        queries.compute_package_sizes(connection.dialect.name),
+        parameters,
+        analyze=queries.PACKAGE_SIZES,
+    )
     stale = _stale_rows(connection, queries.STALE_PACKAGE_ROWS, parameters)
     for row in _rows(connection, queries.PACKAGE_FIGURES, parameters):
         figures[row.organization_id][Level.PACKAGE] = LevelTotals(
