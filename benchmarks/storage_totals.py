@@ -203,13 +203,22 @@ def baseline(url: str) -> float:
     return best
 
 
+def _peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM). Not ru_maxrss: Linux carries that across
+    exec, so a child would report the seeding parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def project_path(url: str, batch_size: int, through_dagster: bool) -> dict:
     """Run in its own process: the all-organizations refresh, as storage_totals_job runs it (or the
     job itself, in process, recording three events per organization on a temporary instance)."""
     from jobs_orchestration.db.engine import create_db_engine
     from jobs_orchestration.storage_totals import refresh_all_organizations
 
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_before = _peak_rss_mb()
     started = time.perf_counter()
     organizations = rows_written = 0
     if through_dagster:
@@ -218,7 +227,7 @@ def project_path(url: str, batch_size: int, through_dagster: bool) -> dict:
         from jobs_orchestration.defs.storage.jobs import storage_totals_job
         from jobs_orchestration.resources import PlatformDatabase
 
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss_before = _peak_rss_mb()
         started = time.perf_counter()
         with dg.instance_for_test() as instance:
             result = storage_totals_job.execute_in_process(
@@ -244,7 +253,7 @@ def project_path(url: str, batch_size: int, through_dagster: bool) -> dict:
         "organizations": organizations,
         "rows_written": rows_written,
         "rss_before_mb": rss_before,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),
     }
 
 

@@ -36,7 +36,9 @@ FROM packages
 WHERE organization_id IN :organization_ids
 """
 
-_SOURCE_FILES_OF_P = f"FROM files f WHERE f.package_id = p.id AND f.object_type = '{COUNTED_FILE_OBJECT_TYPE}'"
+_SOURCE_FILES_OF_P = (
+    f"FROM files f WHERE f.package_id = p.id AND f.object_type = '{COUNTED_FILE_OBJECT_TYPE}'"
+)
 
 # Files are reached by one index probe per package: a join would scan the files index (or table) from
 # its start in every batch, a cost that grows with every other organization's files.
@@ -144,10 +146,12 @@ def compute_dataset_sizes(package_sizes: str) -> str:
     return f"""
 CREATE TEMPORARY TABLE {DATASET_SIZES} AS
 WITH roots AS (
-    SELECT p.dataset_id, CAST(SUM(s.size) AS BIGINT) AS size, COUNT(*) AS root_packages
+    SELECT p.dataset_id, CAST(COALESCE(SUM(s.size), 0) AS BIGINT) AS size, COUNT(*) AS root_packages
     FROM packages p
-    JOIN {package_sizes} s ON s.package_id = p.id
-    WHERE p.organization_id IN :organization_ids AND p.parent_id IS NULL
+    LEFT JOIN {package_sizes} s ON s.package_id = p.id
+    WHERE p.organization_id IN :organization_ids
+      AND p.parent_id IS NULL
+      AND p.state NOT IN {sql_list(UNCACHED_PACKAGE_STATES)}
     GROUP BY p.dataset_id
 )
 SELECT d.id AS dataset_id, d.organization_id,

@@ -266,3 +266,17 @@ def test_an_unknown_organization_is_an_error_and_changes_nothing(engine, tree):
         refresh_organizations(engine, [organization, 987654])
 
     assert cached_sizes(engine)["organization"] == {}
+
+
+def test_dataset_figures_are_the_same_from_this_refresh_or_from_the_cache(engine, tree):
+    organization = tree.organization()
+    dataset = tree.dataset(organization)
+    tree.package(dataset, files=(40,))
+    tree.collection(dataset)
+
+    together = refresh_organizations(engine, [organization], dry_run=True)[organization]
+    refresh_organizations(engine, [organization], levels=[Level.PACKAGE])
+    alone = refresh_organizations(engine, [organization], levels=[Level.DATASET])[organization]
+
+    assert alone.levels[Level.DATASET] == together.levels[Level.DATASET]
+    assert alone.levels[Level.DATASET].counts == {"datasets": 1, "root_packages": 2}

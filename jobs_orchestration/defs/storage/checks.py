@@ -6,13 +6,14 @@ import sqlalchemy as sa
 
 from jobs_orchestration.defs.storage.assets import STORAGE_POOL, organization_storage
 from jobs_orchestration.resources import PlatformDatabase
+from jobs_orchestration.storage_totals.rules import UNCOUNTED_DATASET_STATES, sql_list
 
 SAMPLE = 20
 
-ORGANIZATIONS_NOT_MATCHING_DATASETS = """
+ORGANIZATIONS_NOT_MATCHING_DATASETS = f"""
 SELECT o.organization_id, o.size, COALESCE(SUM(d.size), 0) AS datasets_size
 FROM organization_storage o
-LEFT JOIN datasets ds ON ds.organization_id = o.organization_id AND ds.state <> 'DELETING'
+LEFT JOIN datasets ds ON ds.organization_id = o.organization_id AND ds.state NOT IN {sql_list(UNCOUNTED_DATASET_STATES)}
 LEFT JOIN dataset_storage d ON d.dataset_id = ds.id
 GROUP BY o.organization_id, o.size
 HAVING o.size <> COALESCE(SUM(d.size), 0)
