@@ -121,3 +121,21 @@ def test_checks_fail_on_a_mismatched_organization_and_a_negative_size(instance, 
         "mismatched_organizations"
     ] == dg.IntMetadataValue(1)
     assert not evaluations["storage_sizes_are_not_negative"].passed
+
+
+def test_a_backfill_over_several_organizations_records_each_ones_own_figures(instance, platform_db, tree):
+    # No backfill policy: a backfill is one run per partition, so no run stamps its figures on others.
+    assert all(asset.backfill_policy is None for asset in storage_assets)
+    sizes = {}
+    for size in (5, 70, 900):
+        organization = tree.organization()
+        tree.package(tree.dataset(organization), files=(size,))
+        sizes[str(organization)] = size
+    instance.add_dynamic_partitions(organizations.name, list(sizes))
+
+    for key in sizes:
+        assert _materialize(instance, platform_db, key).success
+
+    records = instance.fetch_materializations(dg.AssetKey("organization_storage"), limit=10).records
+    recorded = {r.asset_materialization.partition: r.asset_materialization.metadata for r in records}
+    assert {key: metadata["total_bytes"].value for key, metadata in recorded.items()} == sizes

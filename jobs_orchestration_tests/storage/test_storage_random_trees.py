@@ -7,6 +7,8 @@ import random
 import pytest
 import sqlalchemy as sa
 
+from jobs_orchestration.db.engine import create_db_engine
+from jobs_orchestration.db.schema import platform_metadata
 from jobs_orchestration.storage_totals import refresh_all_organizations, refresh_organizations
 from jobs_orchestration_tests.support.platform_tree import cached_sizes
 from jobs_orchestration_tests.support.random_platform import PACKAGE_STATES, generate, load
@@ -45,3 +47,18 @@ def test_refreshing_after_random_changes_resets_what_went_stale(platform_db, see
     refresh_organizations(platform_db.engine, platform.organizations)
 
     assert cached_sizes(platform_db.engine) == platform.expected()
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_sqlite_gives_the_same_totals_for_local_runs(tmp_path, seed):
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'platform.db'}")
+    platform_metadata.create_all(engine)
+    platform = generate(random.Random(2000 + seed), organizations=4)
+    load(engine, platform)
+
+    list(refresh_all_organizations(engine, batch_size=3))
+    again = refresh_organizations(engine, platform.organizations, dry_run=True)
+
+    assert cached_sizes(engine) == platform.expected()
+    assert all(totals.rows_changed == 0 for totals in again.values())
+    engine.dispose()

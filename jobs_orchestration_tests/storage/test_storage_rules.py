@@ -67,7 +67,7 @@ def test_a_package_whose_only_file_is_a_view_counts_nothing(engine, tree):
 
     totals = refresh_organizations(engine, [organization])[organization]
 
-    assert cached_sizes(engine)["package"] == {}
+    assert package not in cached_sizes(engine)["package"]
     assert totals.total_bytes == 0
     assert totals.levels[Level.PACKAGE].counts["files"] == 0
 
@@ -157,7 +157,7 @@ def test_empty_organizations_datasets_and_collections(engine, tree):
     empty_dataset = tree.dataset(organization)
     dataset = tree.dataset(organization)
     outer = tree.collection(dataset)
-    inner = tree.collection(dataset, parent_id=outer)
+    tree.collection(dataset, parent_id=outer)
 
     totals = refresh_organizations(engine, [empty_organization, organization])
 
