@@ -22,54 +22,53 @@ PACKAGE_SIZES = "storage_totals_package_sizes"
 DATASET_SIZES = "storage_totals_dataset_sizes"
 ORGANIZATION_SIZES = "storage_totals_organization_sizes"
 
+_COUNTED_SOURCE_FILES_OF_P = f"""
+FROM files f
+WHERE f.package_id = p.id
+  AND f.object_type = '{COUNTED_FILE_OBJECT_TYPE}'
+  AND p.state NOT IN {sql_list(UNCOUNTED_PACKAGE_STATES)}
+"""
+
+# The batch's packages, each with its own counted files, copied once: the walk joins this small table
+# at every step instead of the whole packages table. Files are reached by one index probe per
+# package: a join would scan the files index (or table) from its start in every batch, a cost that
+# grows with every other organization's files.
+_COPY_BATCH_PACKAGES_POSTGRESQL = f"""
+CREATE TEMPORARY TABLE {BATCH_PACKAGES} AS
+SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
+       CAST(own_files.bytes AS BIGINT) AS bytes, own_files.files
+FROM packages p
+CROSS JOIN LATERAL (SELECT SUM(f.size) AS bytes, COUNT(*) AS files {_COUNTED_SOURCE_FILES_OF_P}) own_files
+WHERE p.organization_id IN :organization_ids
+"""
+
+# SQLite has no LATERAL: two correlated subqueries probe the same index pages.
+_COPY_BATCH_PACKAGES_PORTABLE = f"""
+CREATE TEMPORARY TABLE {BATCH_PACKAGES} AS
+SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
+       CAST((SELECT SUM(f.size) {_COUNTED_SOURCE_FILES_OF_P}) AS BIGINT) AS bytes,
+       (SELECT COUNT(*) {_COUNTED_SOURCE_FILES_OF_P}) AS files
+FROM packages p
+WHERE p.organization_id IN :organization_ids
+"""
+
+
+def copy_batch_packages(dialect_name: str) -> str:
+    if dialect_name == "postgresql":
+        return _COPY_BATCH_PACKAGES_POSTGRESQL
+    return _COPY_BATCH_PACKAGES_PORTABLE
+
+
 # Only packages whose size is not zero have a cache row (a missing row reads as 0): most of the cost
 # of a first refresh is writing rows, and a zero row says nothing a missing one does not.
 # Each package's counted files walk up the tree, one level per step, through packages that are not
 # blocked; a package's size is what reaches it. The path string stops a cycle in the parent links
 # (it cannot be an array: SQLite has none). Trees are shallow, so the walk is a few steps long.
-# The batch's packages, copied once: the walk joins this small table at every step instead of the
-# whole packages table.
-COPY_BATCH_PACKAGES = f"""
-CREATE TEMPORARY TABLE {BATCH_PACKAGES} AS
-SELECT id, parent_id, dataset_id, organization_id, state
-FROM packages
-WHERE organization_id IN :organization_ids
-"""
-
-_SOURCE_FILES_OF_P = (
-    f"FROM files f WHERE f.package_id = p.id AND f.object_type = '{COUNTED_FILE_OBJECT_TYPE}'"
-)
-
-# Files are reached by one index probe per package: a join would scan the files index (or table) from
-# its start in every batch, a cost that grows with every other organization's files.
-_COUNTED_POSTGRESQL = f"""
-    SELECT p.id AS package_id, p.parent_id, p.dataset_id, own_files.bytes, own_files.files
-    FROM {BATCH_PACKAGES} p
-    CROSS JOIN LATERAL (SELECT SUM(f.size) AS bytes, COUNT(*) AS files {_SOURCE_FILES_OF_P}) own_files
-    WHERE p.state NOT IN {sql_list(UNCOUNTED_PACKAGE_STATES)}
-"""
-
-# SQLite has no LATERAL: two correlated subqueries probe the same index pages.
-_COUNTED_PORTABLE = f"""
-    SELECT p.id AS package_id, p.parent_id, p.dataset_id,
-           (SELECT SUM(f.size) {_SOURCE_FILES_OF_P}) AS bytes,
-           (SELECT COUNT(*) {_SOURCE_FILES_OF_P}) AS files
-    FROM {BATCH_PACKAGES} p
-    WHERE p.state NOT IN {sql_list(UNCOUNTED_PACKAGE_STATES)}
-"""
-
-
-def compute_package_sizes(dialect_name: str) -> str:
-    counted = _COUNTED_POSTGRESQL if dialect_name == "postgresql" else _COUNTED_PORTABLE
-    return _COMPUTE_PACKAGE_SIZES.replace("{counted}", counted)
-
-
-_COMPUTE_PACKAGE_SIZES = f"""
+COMPUTE_PACKAGE_SIZES = f"""
 CREATE TEMPORARY TABLE {PACKAGE_SIZES} AS
-WITH RECURSIVE counted AS MATERIALIZED ({{counted}}),
-own AS (
-    SELECT package_id, parent_id, dataset_id, CAST(bytes AS BIGINT) AS bytes, files
-    FROM counted
+WITH RECURSIVE own AS (
+    SELECT id AS package_id, parent_id, dataset_id, bytes, files
+    FROM {BATCH_PACKAGES}
     WHERE files > 0
 ),
 walk (package_id, parent_id, dataset_id, bytes, files, path) AS (
@@ -90,10 +89,9 @@ reached AS (
 computed AS (
     SELECT p.id AS package_id, p.organization_id, p.dataset_id, p.parent_id,
            COALESCE(r.bytes, 0) AS size, COALESCE(r.files, 0) AS files,
-           CASE WHEN own.package_id IS NULL THEN 0 ELSE 1 END AS has_counted_files
+           CASE WHEN p.files > 0 THEN 1 ELSE 0 END AS has_counted_files
     FROM {BATCH_PACKAGES} p
     LEFT JOIN reached r ON r.package_id = p.id
-    LEFT JOIN own ON own.package_id = p.id
     WHERE p.state NOT IN {sql_list(UNCACHED_PACKAGE_STATES)}
 )
 SELECT c.*,

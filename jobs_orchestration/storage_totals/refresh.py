@@ -114,13 +114,9 @@ def refresh_storage(
 
 
 def _refresh_packages(connection, parameters, figures, dry_run: bool) -> None:
-    _execute(connection, queries.COPY_BATCH_PACKAGES, parameters, analyze=queries.BATCH_PACKAGES)
-    _execute(
-        connection,
-        queries.compute_package_sizes(connection.dialect.name),
-        parameters,
-        analyze=queries.PACKAGE_SIZES,
-    )
+    dialect = connection.dialect.name
+    _execute(connection, queries.copy_batch_packages(dialect), parameters, analyze=queries.BATCH_PACKAGES)
+    _execute(connection, queries.COMPUTE_PACKAGE_SIZES, parameters, analyze=queries.PACKAGE_SIZES)
     stale = _stale_rows(connection, queries.STALE_PACKAGE_ROWS, parameters)
     for row in _rows(connection, queries.PACKAGE_FIGURES, parameters):
         figures[row.organization_id][Level.PACKAGE] = LevelTotals(
