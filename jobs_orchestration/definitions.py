@@ -5,9 +5,11 @@ import dagster as dg
 from jobs_orchestration.defs import resources
 from jobs_orchestration.defs.changelog import definitions as changelog
 from jobs_orchestration.defs.deletion import definitions as deletion
+from jobs_orchestration.defs.storage import definitions as storage
 
 defs = dg.Definitions.merge(
     resources.defs,
     changelog.defs,
     deletion.defs,
+    storage.defs,
 )

@@ -12,6 +12,9 @@ STORAGE_REFRESH_JOB = "storage_refresh_job"
 """Materializes the three storage assets for one organization's partition."""
 STORAGE_TOTALS_JOB = "storage_totals_job"
 """Refreshes every organization, many per run, each recorded as its own partition."""
+REFRESH_ALL_ORGANIZATIONS_OP = "refresh_all_organizations"
+"""The op of `storage_totals_job`; its config is StorageTotalsConfig plus `organizations_per_batch`."""
+STORAGE_TAGS = {"job_family": "storage"}
 
 
 def storage_refresh_run_request(
@@ -27,5 +30,22 @@ def storage_refresh_run_request(
         partition_key=str(organization_id),
         run_key=run_key,
         run_config=dg.RunConfig(ops={asset: config for asset in STORAGE_ASSETS}),
-        tags={"storage_organization": str(organization_id), **(tags or {})},
+        tags={
+            **STORAGE_TAGS,
+            "organization_id": str(organization_id),
+            "storage_organization": str(organization_id),
+            **(tags or {}),
+        },
+    )
+
+
+def storage_refresh_all_run_request(
+    dry_run: bool = False, run_key: str | None = None, tags: dict[str, str] | None = None
+) -> dg.RunRequest:
+    """A CachePopulationJob without an organization: every organization, in batched runs."""
+    return dg.RunRequest(
+        job_name=STORAGE_TOTALS_JOB,
+        run_key=run_key,
+        run_config=dg.RunConfig(ops={REFRESH_ALL_ORGANIZATIONS_OP: StorageTotalsConfig(dry_run=dry_run)}),
+        tags={**STORAGE_TAGS, **(tags or {})},
     )

@@ -1,0 +1,90 @@
+"""The storage jobs: one organization's partition per run, or every organization in batched runs."""
+
+import time
+
+import dagster as dg
+from pydantic import Field
+
+from jobs_orchestration.defs.storage.assets import STORAGE_POOL, storage_assets
+from jobs_orchestration.defs.storage.config import StorageTotalsConfig
+from jobs_orchestration.defs.storage.metadata import storage_events
+from jobs_orchestration.defs.storage.partitions import organizations
+from jobs_orchestration.defs.storage.refresh import (
+    REFRESH_ALL_ORGANIZATIONS_OP,
+    STORAGE_REFRESH_JOB,
+    STORAGE_TAGS,
+    STORAGE_TOTALS_JOB,
+)
+from jobs_orchestration.resources import PlatformDatabase
+from jobs_orchestration.storage_totals import DEFAULT_BATCH_SIZE, refresh_all_organizations
+
+storage_refresh_job = dg.define_asset_job(
+    STORAGE_REFRESH_JOB,
+    selection=dg.AssetSelection.assets(*storage_assets),
+    description="Refresh the storage totals of one organization (one partition per run)",
+    tags=STORAGE_TAGS,
+)
+
+
+class AllOrganizationsConfig(StorageTotalsConfig):
+    organizations_per_batch: int = Field(
+        default=DEFAULT_BATCH_SIZE,
+        ge=1,
+        le=1000,
+        description="Organizations refreshed together in one transaction",
+    )
+
+
+@dg.op(name=REFRESH_ALL_ORGANIZATIONS_OP, pool=STORAGE_POOL)
+def refresh_all_organizations_op(
+    context: dg.OpExecutionContext, config: AllOrganizationsConfig, platform_db: PlatformDatabase
+) -> dg.Nothing:
+    """Refresh every organization in batches. Each organization is still recorded on its own partition
+    with its own figures (one event per asset and organization), which a multi-partition asset run
+    could not do: it stamps one metadata set on every partition."""
+    known = set(context.instance.get_dynamic_partitions(organizations.name))
+    refreshed = changed = 0
+    started = time.perf_counter()
+    for batch in refresh_all_organizations(
+        platform_db.engine, dry_run=config.dry_run, batch_size=config.organizations_per_batch
+    ):
+        new_keys = [
+            str(t.organization_id) for t in batch.organizations if str(t.organization_id) not in known
+        ]
+        if new_keys:
+            # A materialization is only shown on a partition that exists.
+            context.instance.add_dynamic_partitions(organizations.name, new_keys)
+            known.update(new_keys)
+        for totals in batch.organizations:
+            for event in storage_events(
+                totals,
+                duration_seconds=batch.duration_seconds,
+                organizations_in_batch=len(batch.organizations),
+            ):
+                context.log_event(event)
+            changed += totals.rows_changed
+        refreshed += len(batch.organizations)
+    verb = "would change" if config.dry_run else "changed"
+    context.log.info(
+        f"Refreshed {refreshed} organizations in {time.perf_counter() - started:.1f} s; "
+        f"{changed} cache rows {verb}"
+    )
+
+
+@dg.job(
+    name=STORAGE_TOTALS_JOB,
+    description="Refresh the storage totals of every organization, many per run",
+    tags=STORAGE_TAGS,
+)
+def storage_totals_job():
+    refresh_all_organizations_op()
+
+
+nightly_storage_totals = dg.ScheduleDefinition(
+    name="nightly_storage_totals",
+    job=storage_totals_job,
+    cron_schedule="30 1 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Every organization's storage totals, nightly (off until an operator starts it)",
+)

@@ -1,0 +1,100 @@
+"""Sensors that keep the storage partitions and totals in step with the platform."""
+
+import dagster as dg
+import sqlalchemy as sa
+
+from jobs_orchestration.defs.storage.jobs import storage_refresh_job, storage_totals_job
+from jobs_orchestration.defs.storage.partitions import organizations
+from jobs_orchestration.defs.storage.refresh import (
+    storage_refresh_all_run_request,
+    storage_refresh_run_request,
+)
+from jobs_orchestration.resources import PlatformDatabase
+
+FIRST_REFRESHES_PER_TICK = 50
+"""More new organizations than this in one tick (a first deployment) get one all-organizations run
+instead of a run each: hundreds of partitioned run requests would not fit in a tick's time budget."""
+
+
+@dg.sensor(
+    name="organizations_sensor",
+    jobs=[storage_refresh_job, storage_totals_job],
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds a partition per new organization (and its first refresh), removes deleted ones",
+)
+def organizations_sensor(
+    context: dg.SensorEvaluationContext, platform_db: PlatformDatabase
+) -> dg.SensorResult:
+    with platform_db.engine.connect() as connection:
+        in_table = {str(i) for i in connection.execute(sa.text("SELECT id FROM organizations")).scalars()}
+    # One diff per tick: each key in a partitions request costs the daemon a query, so only changes go.
+    in_partitions = set(context.instance.get_dynamic_partitions(organizations.name))
+    added = sorted(in_table - in_partitions, key=int)
+    removed = sorted(in_partitions - in_table)
+    if not added and not removed:
+        return dg.SensorResult(skip_reason="Partitions already match the organizations table")
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    if added:
+        requests.append(organizations.build_add_request(added))
+    if removed:
+        requests.append(organizations.build_delete_request(removed))
+    if len(added) > FIRST_REFRESHES_PER_TICK:
+        run_requests = [
+            storage_refresh_all_run_request(
+                run_key=f"organizations-added:{added[0]}-{added[-1]}:{len(added)}"
+            )
+        ]
+    else:
+        run_requests = [
+            storage_refresh_run_request(int(key), run_key=f"organization-added:{key}") for key in added
+        ]
+    context.log.info(f"Organizations added: {len(added)}, removed: {len(removed)}")
+    return dg.SensorResult(dynamic_partitions_requests=requests, run_requests=run_requests)
+
+
+DELETION_JOBS = ("delete_package_job", "delete_dataset_job")
+
+
+def deleted_organization_ids(job_name: str, run_config: dict) -> list[int]:
+    """The organizations a successful deletion run changed, read from its run config (none for a dry
+    run): `delete_packages.config.requests[*].organization_id` or `delete_dataset.config.organization_id`."""
+    ops = run_config.get("ops", {})
+    if job_name == "delete_package_job":
+        config = ops.get("delete_packages", {}).get("config", {})
+        organization_ids = [request["organization_id"] for request in config.get("requests", [])]
+    elif job_name == "delete_dataset_job":
+        config = ops.get("delete_dataset", {}).get("config", {})
+        organization_ids = [config["organization_id"]] if "organization_id" in config else []
+    else:
+        return []
+    if config.get("dry_run", False):
+        return []
+    return sorted({int(organization_id) for organization_id in organization_ids})
+
+
+@dg.run_status_sensor(
+    name="storage_refresh_after_deletion_sensor",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    request_job=storage_refresh_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Refreshes the storage totals of the organizations a deletion run changed",
+)
+def storage_refresh_after_deletion_sensor(context: dg.RunStatusSensorContext):
+    # No monitored_jobs: the deletion jobs live in another domain; every job of this code location is
+    # seen and filtered by name, so this domain does not import them.
+    run = context.dagster_run
+    if run.job_name not in DELETION_JOBS:
+        return dg.SkipReason(f"{run.job_name} is not a deletion job")
+    organization_ids = deleted_organization_ids(run.job_name, run.run_config)
+    if not organization_ids:
+        return dg.SkipReason(f"Run {run.run_id} deleted nothing (dry run or no organization)")
+    trace = {"trace_id": run.tags["trace_id"]} if "trace_id" in run.tags else {}
+    return [
+        storage_refresh_run_request(
+            organization_id,
+            run_key=f"{run.run_id}:{organization_id}",
+            tags={**trace, "deletion_run_id": run.run_id},
+        )
+        for organization_id in organization_ids
+    ]

@@ -1,0 +1,27 @@
+"""Storage totals of packages, datasets and organizations: set-based SQL, no Dagster."""
+
+from jobs_orchestration.storage_totals.refresh import (
+    ALL_LEVELS,
+    DEFAULT_BATCH_SIZE,
+    BatchResult,
+    Level,
+    LevelTotals,
+    OrganizationTotals,
+    UnknownOrganization,
+    refresh_all_organizations,
+    refresh_organizations,
+    refresh_storage,
+)
+
+__all__ = [
+    "ALL_LEVELS",
+    "DEFAULT_BATCH_SIZE",
+    "BatchResult",
+    "Level",
+    "LevelTotals",
+    "OrganizationTotals",
+    "UnknownOrganization",
+    "refresh_all_organizations",
+    "refresh_organizations",
+    "refresh_storage",
+]

@@ -1,0 +1,247 @@
+"""The set-based SQL of the storage totals. Every statement works on a batch of organizations at once
+(`:organization_ids`) and runs on PostgreSQL and SQLite alike.
+
+Each level is first computed into a temporary table (with a `changed` flag against the cache), so the
+figures, the dry run and the write all read one computation, and the level above can read it without
+the cache having been written.
+"""
+
+from __future__ import annotations
+
+from jobs_orchestration.storage_totals.rules import (
+    BLOCKED_PACKAGE_STATES,
+    COUNTED_FILE_OBJECT_TYPE,
+    UNCACHED_PACKAGE_STATES,
+    UNCOUNTED_DATASET_STATES,
+    UNCOUNTED_PACKAGE_STATES,
+    sql_list,
+)
+
+BATCH_PACKAGES = "storage_totals_batch_packages"
+PACKAGE_SIZES = "storage_totals_package_sizes"
+DATASET_SIZES = "storage_totals_dataset_sizes"
+ORGANIZATION_SIZES = "storage_totals_organization_sizes"
+
+_COUNTED_SOURCE_FILES_OF_P = f"""
+FROM files f
+WHERE f.package_id = p.id
+  AND f.object_type = '{COUNTED_FILE_OBJECT_TYPE}'
+  AND p.state NOT IN {sql_list(UNCOUNTED_PACKAGE_STATES)}
+"""
+
+# The batch's packages, each with its own counted files, copied once: the walk joins this small table
+# at every step instead of the whole packages table. Files are reached by one index probe per
+# package: a join would scan the files index (or table) from its start in every batch, a cost that
+# grows with every other organization's files.
+_COPY_BATCH_PACKAGES_POSTGRESQL = f"""
+CREATE TEMPORARY TABLE {BATCH_PACKAGES} AS
+SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
+       CAST(own_files.bytes AS BIGINT) AS bytes, own_files.files
+FROM packages p
+CROSS JOIN LATERAL (SELECT SUM(f.size) AS bytes, COUNT(*) AS files {_COUNTED_SOURCE_FILES_OF_P}) own_files
+WHERE p.organization_id IN :organization_ids
+"""
+
+# SQLite has no LATERAL: two correlated subqueries probe the same index pages.
+_COPY_BATCH_PACKAGES_PORTABLE = f"""
+CREATE TEMPORARY TABLE {BATCH_PACKAGES} AS
+SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
+       CAST((SELECT SUM(f.size) {_COUNTED_SOURCE_FILES_OF_P}) AS BIGINT) AS bytes,
+       (SELECT COUNT(*) {_COUNTED_SOURCE_FILES_OF_P}) AS files
+FROM packages p
+WHERE p.organization_id IN :organization_ids
+"""
+
+
+def copy_batch_packages(dialect_name: str) -> str:
+    if dialect_name == "postgresql":
+        return _COPY_BATCH_PACKAGES_POSTGRESQL
+    return _COPY_BATCH_PACKAGES_PORTABLE
+
+
+# Only packages whose size is not zero have a cache row (a missing row reads as 0): most of the cost
+# of a first refresh is writing rows, and a zero row says nothing a missing one does not.
+# Each package's counted files walk up the tree, one level per step, through packages that are not
+# blocked; a package's size is what reaches it. The path string stops a cycle in the parent links
+# (it cannot be an array: SQLite has none). Trees are shallow, so the walk is a few steps long.
+COMPUTE_PACKAGE_SIZES = f"""
+CREATE TEMPORARY TABLE {PACKAGE_SIZES} AS
+WITH RECURSIVE own AS (
+    SELECT id AS package_id, parent_id, dataset_id, bytes, files
+    FROM {BATCH_PACKAGES}
+    WHERE files > 0
+),
+walk (package_id, parent_id, dataset_id, bytes, files, path) AS (
+    SELECT package_id, parent_id, dataset_id, bytes, files, ',' || package_id || ','
+    FROM own
+    UNION ALL
+    SELECT p.id, p.parent_id, p.dataset_id, w.bytes, w.files, w.path || p.id || ','
+    FROM walk w
+    JOIN {BATCH_PACKAGES} p ON p.id = w.parent_id AND p.dataset_id = w.dataset_id
+    WHERE p.state NOT IN {sql_list(BLOCKED_PACKAGE_STATES)}
+      AND w.path NOT LIKE '%,' || p.id || ',%'
+),
+reached AS (
+    SELECT package_id, CAST(SUM(bytes) AS BIGINT) AS bytes, CAST(SUM(files) AS BIGINT) AS files
+    FROM walk
+    GROUP BY package_id
+),
+computed AS (
+    SELECT p.id AS package_id, p.organization_id, p.dataset_id, p.parent_id,
+           COALESCE(r.bytes, 0) AS size, COALESCE(r.files, 0) AS files,
+           CASE WHEN p.files > 0 THEN 1 ELSE 0 END AS has_counted_files
+    FROM {BATCH_PACKAGES} p
+    LEFT JOIN reached r ON r.package_id = p.id
+    WHERE p.state NOT IN {sql_list(UNCACHED_PACKAGE_STATES)}
+)
+SELECT c.*,
+       CASE WHEN c.size = 0 THEN 0
+            WHEN cached.package_id IS NULL
+                 OR cached.size <> c.size
+                 OR cached.organization_id <> c.organization_id
+                 OR cached.dataset_id <> c.dataset_id
+            THEN 1 ELSE 0 END AS changed
+FROM computed c
+-- Only this batch's rows: a row filed under another organization reads as changed and is rewritten.
+LEFT JOIN (SELECT package_id, organization_id, dataset_id, size FROM package_storage
+           WHERE organization_id IN :organization_ids) cached ON cached.package_id = c.package_id
+"""
+
+PACKAGE_FIGURES = f"""
+SELECT organization_id,
+       COUNT(*) AS packages,
+       SUM(has_counted_files) AS packages_with_files,
+       COALESCE(SUM(CASE WHEN parent_id IS NULL THEN files END), 0) AS files,
+       COALESCE(SUM(CASE WHEN parent_id IS NULL THEN size END), 0) AS total_bytes,
+       SUM(changed) AS rows_changed
+FROM {PACKAGE_SIZES}
+GROUP BY organization_id
+"""
+
+STALE_PACKAGE_ROWS = f"""
+FROM package_storage
+WHERE organization_id IN :organization_ids
+  AND NOT EXISTS (
+      SELECT 1 FROM {PACKAGE_SIZES} s WHERE s.package_id = package_storage.package_id AND s.size > 0
+  )
+"""
+
+WRITE_PACKAGE_SIZES = f"""
+INSERT INTO package_storage (package_id, organization_id, dataset_id, size, updated_at)
+SELECT package_id, organization_id, dataset_id, size, :now
+FROM {PACKAGE_SIZES}
+WHERE changed = 1
+ON CONFLICT (package_id) DO UPDATE SET
+    organization_id = excluded.organization_id,
+    dataset_id = excluded.dataset_id,
+    size = excluded.size,
+    updated_at = excluded.updated_at
+"""
+
+
+def compute_dataset_sizes(package_sizes: str) -> str:
+    """`package_sizes` is the temporary table of this refresh, or the `package_storage` cache."""
+    return f"""
+CREATE TEMPORARY TABLE {DATASET_SIZES} AS
+WITH roots AS (
+    SELECT p.dataset_id, CAST(COALESCE(SUM(s.size), 0) AS BIGINT) AS size, COUNT(*) AS root_packages
+    FROM packages p
+    LEFT JOIN {package_sizes} s ON s.package_id = p.id
+    WHERE p.organization_id IN :organization_ids
+      AND p.parent_id IS NULL
+      AND p.state NOT IN {sql_list(UNCACHED_PACKAGE_STATES)}
+    GROUP BY p.dataset_id
+)
+SELECT d.id AS dataset_id, d.organization_id,
+       CASE WHEN d.state IN {sql_list(UNCOUNTED_DATASET_STATES)} THEN 0 ELSE 1 END AS counted,
+       COALESCE(roots.size, 0) AS size,
+       COALESCE(roots.root_packages, 0) AS root_packages,
+       CASE WHEN cached.dataset_id IS NULL
+                 OR cached.size <> COALESCE(roots.size, 0)
+                 OR cached.organization_id <> d.organization_id
+            THEN 1 ELSE 0 END AS changed
+FROM datasets d
+LEFT JOIN roots ON roots.dataset_id = d.id
+LEFT JOIN (SELECT dataset_id, organization_id, size FROM dataset_storage
+           WHERE organization_id IN :organization_ids) cached ON cached.dataset_id = d.id
+WHERE d.organization_id IN :organization_ids
+"""
+
+
+DATASET_FIGURES = f"""
+SELECT organization_id,
+       COUNT(*) AS datasets,
+       SUM(root_packages) AS root_packages,
+       COALESCE(SUM(size), 0) AS total_bytes,
+       SUM(changed) AS rows_changed
+FROM {DATASET_SIZES}
+GROUP BY organization_id
+"""
+
+STALE_DATASET_ROWS = f"""
+FROM dataset_storage
+WHERE organization_id IN :organization_ids
+  AND NOT EXISTS (SELECT 1 FROM {DATASET_SIZES} s WHERE s.dataset_id = dataset_storage.dataset_id)
+"""
+
+WRITE_DATASET_SIZES = f"""
+INSERT INTO dataset_storage (dataset_id, organization_id, size, updated_at)
+SELECT dataset_id, organization_id, size, :now
+FROM {DATASET_SIZES}
+WHERE changed = 1
+ON CONFLICT (dataset_id) DO UPDATE SET
+    organization_id = excluded.organization_id,
+    size = excluded.size,
+    updated_at = excluded.updated_at
+"""
+
+
+def compute_organization_sizes(dataset_sizes: str) -> str:
+    """`dataset_sizes` is the temporary table of this refresh, or the `dataset_storage` cache."""
+    return f"""
+CREATE TEMPORARY TABLE {ORGANIZATION_SIZES} AS
+WITH totals AS (
+    SELECT o.id AS organization_id,
+           CAST(COALESCE(SUM(CASE WHEN d.state NOT IN {sql_list(UNCOUNTED_DATASET_STATES)}
+                                  THEN s.size END), 0) AS BIGINT) AS size,
+           COUNT(d.id) AS datasets,
+           COALESCE(SUM(CASE WHEN d.state NOT IN {sql_list(UNCOUNTED_DATASET_STATES)}
+                             THEN 1 ELSE 0 END), 0) AS counted_datasets
+    FROM organizations o
+    LEFT JOIN datasets d ON d.organization_id = o.id
+    LEFT JOIN {dataset_sizes} s ON s.dataset_id = d.id
+    WHERE o.id IN :organization_ids
+    GROUP BY o.id
+)
+SELECT t.*,
+       CASE WHEN cached.organization_id IS NULL OR cached.size <> t.size THEN 1 ELSE 0 END AS changed
+FROM totals t
+LEFT JOIN organization_storage cached ON cached.organization_id = t.organization_id
+"""
+
+
+ORGANIZATION_FIGURES = f"""
+SELECT organization_id, datasets, counted_datasets, size AS total_bytes, changed AS rows_changed
+FROM {ORGANIZATION_SIZES}
+"""
+
+WRITE_ORGANIZATION_SIZES = f"""
+INSERT INTO organization_storage (organization_id, size, updated_at)
+SELECT organization_id, size, :now
+FROM {ORGANIZATION_SIZES}
+WHERE changed = 1
+ON CONFLICT (organization_id) DO UPDATE SET
+    size = excluded.size,
+    updated_at = excluded.updated_at
+"""
+
+# Two refreshes of one organization never interleave; ids are locked in order so batches that
+# overlap cannot deadlock. The lock is released when the transaction ends.
+LOCK_ORGANIZATIONS_POSTGRESQL = """
+SELECT s.id, pg_advisory_xact_lock(CAST(:lock_namespace AS INTEGER), s.id)
+FROM (SELECT id FROM organizations WHERE id IN :organization_ids ORDER BY id) s
+"""
+
+EXISTING_ORGANIZATIONS = "SELECT id FROM organizations WHERE id IN :organization_ids"
+
+NEXT_ORGANIZATIONS = "SELECT id FROM organizations WHERE id > :after ORDER BY id LIMIT :limit"

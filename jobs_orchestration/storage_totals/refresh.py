@@ -1,0 +1,250 @@
+"""Refreshing the storage cache tables of organizations, level by level, in the caller's transaction."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.engine import Engine
+
+from jobs_orchestration.db.base import utcnow
+from jobs_orchestration.storage_totals import queries
+
+LOCK_NAMESPACE = 0x5707  # the advisory-lock namespace of storage refreshes ("STO")
+DEFAULT_BATCH_SIZE = 250
+
+
+class Level(enum.StrEnum):
+    PACKAGE = "package"
+    DATASET = "dataset"
+    ORGANIZATION = "organization"
+
+
+ALL_LEVELS = (Level.PACKAGE, Level.DATASET, Level.ORGANIZATION)
+
+
+class UnknownOrganization(LookupError):
+    def __init__(self, organization_ids: Sequence[int]):
+        self.organization_ids = tuple(organization_ids)
+        listed = ", ".join(str(i) for i in self.organization_ids)
+        super().__init__(f"organization_id {listed}: no such organization; nothing was refreshed")
+
+
+@dataclass(frozen=True)
+class LevelTotals:
+    """One cache table's figures for one organization."""
+
+    total_bytes: int
+    rows_changed: int
+    """Rows inserted, updated or removed (in a dry run: that would be)."""
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OrganizationTotals:
+    organization_id: int
+    dry_run: bool
+    levels: dict[Level, LevelTotals]
+
+    @property
+    def total_bytes(self) -> int:
+        return self.levels[Level.ORGANIZATION].total_bytes
+
+    @property
+    def rows_changed(self) -> int:
+        return sum(level.rows_changed for level in self.levels.values())
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    organizations: list[OrganizationTotals]
+    duration_seconds: float
+
+
+def refresh_storage(
+    connection: Connection,
+    organization_ids: Iterable[int],
+    *,
+    levels: Iterable[Level] = ALL_LEVELS,
+    dry_run: bool = False,
+) -> dict[int, OrganizationTotals]:
+    """Compute (and unless `dry_run`, write) the requested cache levels of these organizations inside
+    the caller's transaction, so readers see each organization's tables before or after, never between.
+
+    A level reads the level below from this refresh when it computes both, else from the cache table
+    (the asset graph refreshes the levels one after the other). A dry run computes every level below
+    the ones asked for, so its figures are those a real refresh would give; it writes nothing.
+    Raises UnknownOrganization, before any work, when an id is not an organization.
+    """
+    ids = sorted({int(organization_id) for organization_id in organization_ids})
+    if not ids:
+        return {}
+    wanted = set(levels)
+    if dry_run:
+        wanted |= set(ALL_LEVELS[: max(ALL_LEVELS.index(level) for level in wanted) + 1])
+    _lock_known_organizations(connection, ids)
+    if connection.dialect.name == "postgresql":
+        # Compiling these short statements costs more than it saves.
+        connection.execute(sa.text("SET LOCAL jit = off"))
+    parameters = {"organization_ids": ids, "now": utcnow()}
+    figures: dict[int, dict[Level, LevelTotals]] = {organization_id: {} for organization_id in ids}
+    # Dropped first too: on SQLite a failed refresh may leave them on the pooled connection.
+    _drop_temporary_tables(connection)
+    if Level.PACKAGE in wanted:
+        _refresh_packages(connection, parameters, figures, dry_run)
+    if Level.DATASET in wanted:
+        source = queries.PACKAGE_SIZES if Level.PACKAGE in wanted else "package_storage"
+        _refresh_datasets(connection, source, parameters, figures, dry_run)
+    if Level.ORGANIZATION in wanted:
+        source = queries.DATASET_SIZES if Level.DATASET in wanted else "dataset_storage"
+        _refresh_organization_rows(connection, source, parameters, figures, dry_run)
+    _drop_temporary_tables(connection)
+    return {
+        organization_id: OrganizationTotals(
+            organization_id,
+            dry_run,
+            {level: by_level.get(level, _EMPTY[level]) for level in ALL_LEVELS if level in wanted},
+        )
+        for organization_id, by_level in figures.items()
+    }
+
+
+def _refresh_packages(connection, parameters, figures, dry_run: bool) -> None:
+    dialect = connection.dialect.name
+    _execute(connection, queries.copy_batch_packages(dialect), parameters, analyze=queries.BATCH_PACKAGES)
+    _execute(connection, queries.COMPUTE_PACKAGE_SIZES, parameters, analyze=queries.PACKAGE_SIZES)
+    stale = _stale_rows(connection, queries.STALE_PACKAGE_ROWS, parameters)
+    for row in _rows(connection, queries.PACKAGE_FIGURES, parameters):
+        figures[row.organization_id][Level.PACKAGE] = LevelTotals(
+            total_bytes=int(row.total_bytes),
+            rows_changed=int(row.rows_changed) + stale.get(row.organization_id, 0),
+            counts={
+                "packages": int(row.packages),
+                "packages_with_files": int(row.packages_with_files),
+                "files": int(row.files),
+            },
+        )
+    if not dry_run:
+        _execute(connection, queries.WRITE_PACKAGE_SIZES, parameters)
+        _execute(connection, "DELETE " + queries.STALE_PACKAGE_ROWS, parameters)
+
+
+def _refresh_datasets(connection, package_sizes: str, parameters, figures, dry_run: bool) -> None:
+    _execute(connection, queries.compute_dataset_sizes(package_sizes), parameters)
+    stale = _stale_rows(connection, queries.STALE_DATASET_ROWS, parameters)
+    for row in _rows(connection, queries.DATASET_FIGURES, parameters):
+        figures[row.organization_id][Level.DATASET] = LevelTotals(
+            total_bytes=int(row.total_bytes),
+            rows_changed=int(row.rows_changed) + stale.get(row.organization_id, 0),
+            counts={"datasets": int(row.datasets), "root_packages": int(row.root_packages)},
+        )
+    if not dry_run:
+        _execute(connection, queries.WRITE_DATASET_SIZES, parameters)
+        _execute(connection, "DELETE " + queries.STALE_DATASET_ROWS, parameters)
+
+
+def _refresh_organization_rows(connection, dataset_sizes: str, parameters, figures, dry_run: bool) -> None:
+    _execute(connection, queries.compute_organization_sizes(dataset_sizes), parameters)
+    for row in _rows(connection, queries.ORGANIZATION_FIGURES, parameters):
+        figures[row.organization_id][Level.ORGANIZATION] = LevelTotals(
+            total_bytes=int(row.total_bytes),
+            rows_changed=int(row.rows_changed),
+            counts={"datasets": int(row.datasets), "counted_datasets": int(row.counted_datasets)},
+        )
+    if not dry_run:
+        _execute(connection, queries.WRITE_ORGANIZATION_SIZES, parameters)
+
+
+def refresh_organizations(
+    engine: Engine,
+    organization_ids: Iterable[int],
+    *,
+    levels: Iterable[Level] = ALL_LEVELS,
+    dry_run: bool = False,
+) -> dict[int, OrganizationTotals]:
+    """`refresh_storage` in a transaction of its own."""
+    with engine.begin() as connection:
+        return refresh_storage(connection, organization_ids, levels=levels, dry_run=dry_run)
+
+
+def refresh_all_organizations(
+    engine: Engine, *, dry_run: bool = False, batch_size: int = DEFAULT_BATCH_SIZE
+) -> Iterator[BatchResult]:
+    """Refresh every organization, `batch_size` per transaction, in id order. Memory holds one batch's
+    figures; an organization created meanwhile is picked up if its id comes after the current batch."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size {batch_size!r}: must be at least 1")
+    after = 0
+    while True:
+        started = time.perf_counter()
+        with engine.begin() as connection:
+            ids = list(
+                connection.execute(
+                    sa.text(queries.NEXT_ORGANIZATIONS), {"after": after, "limit": batch_size}
+                ).scalars()
+            )
+            if not ids:
+                return
+            refreshed = refresh_storage(connection, ids, dry_run=dry_run)
+        after = ids[-1]
+        yield BatchResult(list(refreshed.values()), time.perf_counter() - started)
+
+
+# What a level reports for an organization that has nothing at that level.
+_EMPTY = {
+    Level.PACKAGE: LevelTotals(0, 0, {"packages": 0, "packages_with_files": 0, "files": 0}),
+    Level.DATASET: LevelTotals(0, 0, {"datasets": 0, "root_packages": 0}),
+    Level.ORGANIZATION: LevelTotals(0, 0, {"datasets": 0, "counted_datasets": 0}),
+}
+
+
+def _lock_known_organizations(connection: Connection, ids: list[int]) -> None:
+    if connection.dialect.name == "postgresql":
+        statement, parameters = queries.LOCK_ORGANIZATIONS_POSTGRESQL, {"lock_namespace": LOCK_NAMESPACE}
+    else:
+        statement, parameters = queries.EXISTING_ORGANIZATIONS, {}
+    found = {row[0] for row in _rows(connection, statement, {"organization_ids": ids, **parameters})}
+    missing = [organization_id for organization_id in ids if organization_id not in found]
+    if missing:
+        raise UnknownOrganization(missing)
+
+
+def _stale_rows(connection: Connection, from_clause: str, parameters: dict) -> dict[int, int]:
+    statement = f"SELECT organization_id, COUNT(*) {from_clause} GROUP BY organization_id"
+    return {row[0]: int(row[1]) for row in _rows(connection, statement, parameters)}
+
+
+def _text(statement: str) -> sa.TextClause:
+    clause = sa.text(statement)
+    if ":organization_ids" in statement:
+        clause = clause.bindparams(sa.bindparam("organization_ids", expanding=True))
+    if ":now" in statement:
+        clause = clause.bindparams(sa.bindparam("now", type_=sa.DateTime(timezone=True)))
+    return clause
+
+
+def _execute(connection: Connection, statement: str, parameters: dict, analyze: str | None = None) -> None:
+    clause = _text(statement)
+    connection.execute(clause, {name: parameters[name] for name in clause.compile().binds})
+    if analyze and connection.dialect.name == "postgresql":
+        # A temporary table has no statistics; without them the next joins are planned blindly.
+        connection.execute(sa.text(f"ANALYZE {analyze}"))
+
+
+def _rows(connection: Connection, statement: str, parameters: dict):
+    clause = _text(statement)
+    return connection.execute(clause, {name: parameters[name] for name in clause.compile().binds})
+
+
+def _drop_temporary_tables(connection: Connection) -> None:
+    for table in (
+        queries.BATCH_PACKAGES,
+        queries.PACKAGE_SIZES,
+        queries.DATASET_SIZES,
+        queries.ORGANIZATION_SIZES,
+    ):
+        connection.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
