@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from jobs_orchestration.devstack.aws import LocalAws
+from jobs_orchestration.intake.handoff import IntakeLimits
+from jobs_orchestration_tests.intake.conftest import intake_definitions
+from jobs_orchestration_tests.support import job_messages as m
+from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOBS
+
+JOBS_BY_NAME = {job.name: job for job in INTAKE_JOBS}
+
+
+def send(aws: LocalAws, *bodies: str) -> None:
+    sqs = aws.client("sqs")
+    for start in range(0, len(bodies), 10):
+        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + 10])]
+        assert not sqs.send_message_batch(QueueUrl=aws.queue_url, Entries=entries).get("Failed")
+
+
+def counts(aws: LocalAws, url: str) -> tuple[int, int]:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return int(attributes[names[0]]), int(attributes[names[1]])
+
+
+def create_run(aws: LocalAws, instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    """What the daemon does with a request: a run carrying its run key."""
+    job = JOBS_BY_NAME[request.job_name]
+    return job.execute_in_process(
+        run_config=request.run_config,
+        instance=instance,
+        tags={**request.tags, "dagster/run_key": request.run_key},
+        partition_key=request.partition_key,
+    )
+
+
+def test_each_message_type_routes_to_its_job_with_valid_config(local_aws, tick) -> None:
+    send(
+        local_aws,
+        m.delete_package(42, 7, id="p1", traceId="trace-p"),
+        m.delete_dataset(13, 7, id="d1"),
+        m.changelog(13, 7, id="c1", events=[m.UPDATE_NAME]),
+        m.cache_population(7, dry_run=True, id="s1"),
+        m.cache_population(None, id="s2"),
+    )
+    result = tick()
+    defs = intake_definitions(local_aws)
+    by_job = {request.job_name: request for request in result.run_requests}
+    assert set(by_job) == {
+        "delete_package_job",
+        "delete_dataset_job",
+        "dataset_changelog_job",
+        "storage_refresh_job",
+        "storage_totals_job",
+    }
+    for request in result.run_requests:
+        assert dg.validate_run_config(defs.resolve_job_def(request.job_name), request.run_config)
+        assert request.run_key
+
+    packages = by_job["delete_package_job"]
+    assert packages.run_config["ops"]["delete_packages"]["config"]["requests"] == [
+        {"package_id": 42, "organization_id": 7, "user_id": "N:user:3c1f", "trace_id": "trace-p", "job_id": "p1"}
+    ]
+    assert {k: packages.tags[k] for k in ("organization_id", "trace_id", "job_family", "producer_job_ids")} == {
+        "organization_id": "7",
+        "trace_id": "trace-p",
+        "job_family": "deletion",
+        "producer_job_ids": "p1",
+    }
+    dataset = by_job["delete_dataset_job"].run_config["ops"]["delete_dataset"]["config"]
+    assert (dataset["dataset_id"], dataset["job_id"]) == (13, "d1")
+    (message,) = by_job["dataset_changelog_job"].run_config["ops"]["record_changelog_events"]["config"]["messages"]
+    assert message["events"][0]["event_type"] == "UPDATE_NAME"
+    assert json.loads(message["events"][0]["event_detail_json"]) == {"oldName": "a", "newName": "b"}
+    assert by_job["dataset_changelog_job"].tags["job_family"] == "changelog"
+
+    storage = by_job["storage_refresh_job"]
+    assert storage.partition_key == "7"
+    assert storage.run_config["ops"]["package_storage"]["config"] == {"dry_run": True}
+    assert storage.tags["job_family"] == "storage"
+    # The organization's partition is added in the same tick, before the run is created.
+    (add,) = result.dynamic_partitions_requests
+    assert (add.partitions_def_name, list(add.partition_keys)) == ("organizations", ["7"])
+
+    (observation,) = result.asset_events
+    assert observation.asset_key == dg.AssetKey("job_queue")
+    assert observation.metadata["received"] == dg.IntMetadataValue(5)
+    assert observation.metadata["in_flight"] == dg.IntMetadataValue(5)
+
+
+def test_message_is_deleted_only_once_its_run_exists(local_aws, instance, tick) -> None:
+    send(local_aws, m.delete_package(1, 7, id="a"), m.delete_package(2, 8, id="b"))
+    first = tick()
+    assert len(first.run_requests) == 2
+    assert counts(local_aws, local_aws.queue_url) == (0, 2)  # received, not deleted
+
+    created, never_created = first.run_requests
+    outcome = create_run(local_aws, instance, created)
+    assert outcome.success
+
+    second = tick(first.cursor)
+    assert second.run_requests == []
+    assert second.asset_events[0].metadata["acknowledged"] == dg.IntMetadataValue(1)
+    assert counts(local_aws, local_aws.queue_url) == (0, 1)  # the run-less message stays to come back
+    assert never_created.run_key in json.loads(second.cursor)["pending"]
+
+
+def test_redelivered_and_resent_messages_ask_for_no_second_run(local_aws, instance, tick) -> None:
+    sqs = local_aws.client("sqs")
+    send(local_aws, m.delete_package(1, 7, id="a"))
+    first = tick()
+    (request,) = first.run_requests
+
+    # Before the run exists the message comes back (visibility expired): no second request.
+    (receipt,) = json.loads(first.cursor)["pending"][request.run_key]["receipts"]
+    sqs.change_message_visibility(QueueUrl=local_aws.queue_url, ReceiptHandle=receipt, VisibilityTimeout=0)
+    second = tick(first.cursor)
+    assert second.run_requests == []
+    assert second.asset_events[0].metadata["duplicates"] == dg.IntMetadataValue(1)
+
+    create_run(local_aws, instance, request)
+    third = tick(second.cursor)
+    assert third.run_requests == []
+    assert counts(local_aws, local_aws.queue_url) == (0, 0)
+
+    # The producer sends the same job again later: recognized by key and deleted, no new run.
+    send(local_aws, m.delete_package(1, 7, id="a"))
+    fourth = tick(third.cursor)
+    assert fourth.run_requests == []
+    assert counts(local_aws, local_aws.queue_url) == (0, 0)
+    # A new request for the same package (a new producer id) is new work.
+    send(local_aws, m.delete_package(1, 7, id="b"))
+    assert len(tick(fourth.cursor).run_requests) == 1
+
+
+def test_malformed_messages_go_to_the_dead_letter_queue_and_valid_ones_route(local_aws, tick) -> None:
+    malformed = [
+        "not json",
+        "[]",
+        "{}",
+        '{"NoSuchJob": {"id": "x"}}',
+        '{"DeletePackageJob": "x"}',
+        m.body("DeletePackageJob", packageId=1, organizationId=7, userId="u", traceId="t"),
+        m.delete_package(package_id="1"),
+        m.delete_package(organization_id=None),
+        m.delete_dataset(dataset_id=1.5),
+        m.body("DeleteDatasetJob", datasetId=1, organizationId=7, userId="u", id="x"),
+        m.cache_population(dry_run=None),
+        m.cache_population(organization_id="7"),
+        m.body("CachePopulationJob", organizationId=7, id="x"),
+        m.changelog(eventType="UPDATE_NAME"),
+        m.changelog(eventDetail={}),
+        m.changelog(events="UPDATE_NAME"),
+        m.changelog(events=[{"eventDetail": {}}]),
+        m.changelog(events=[{"eventType": "ADD_TAG", "eventDetail": "tag"}]),
+        m.changelog(dataset_id=None),
+        '{"DeletePackageJob": {"packageId": 1',
+    ]
+    valid = [m.delete_package(i, 7 + i % 2) for i in range(15)] + [m.changelog(i, events=[m.UPDATE_NAME]) for i in range(15)]
+    bodies = [b for pair in zip(valid[:20], malformed, strict=True) for b in pair] + valid[20:]
+    send(local_aws, *bodies)
+
+    result = tick()
+    routed = [
+        member
+        for request in result.run_requests
+        for member in request.tags["producer_job_ids"].split(",")
+    ]
+    assert len(routed) == 30
+    assert result.asset_events[0].metadata["dead_lettered"] == dg.IntMetadataValue(20)
+    assert counts(local_aws, local_aws.queue_url) == (0, 30)
+
+    sqs = local_aws.client("sqs")
+    dead = []
+    while batch := sqs.receive_message(
+        QueueUrl=local_aws.dead_letter_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages"):
+        dead.extend(batch)
+    assert sorted(message["Body"] for message in dead) == sorted(malformed)
+    for message in dead:
+        attributes = message["MessageAttributes"]
+        assert attributes["reason"]["StringValue"]
+        assert attributes["source_message_id"]["StringValue"]
+    reasons = {message["Body"]: message["MessageAttributes"]["reason"]["StringValue"] for message in dead}
+    assert "unknown job type 'NoSuchJob'" in reasons['{"NoSuchJob": {"id": "x"}}']
+    assert 'field packageId: Input should be a valid integer (value "1")' in reasons[malformed[6]]
+
+
+def test_a_tick_over_a_large_backlog_stops_at_its_bounds(local_aws, tick) -> None:
+    send(local_aws, *[m.delete_package(i, 7) for i in range(1000)])
+    by_count = tick(limits=IntakeLimits(max_messages=120, wait_time_seconds=0))
+    assert by_count.asset_events[0].metadata["received"] == dg.IntMetadataValue(120)
+    assert sum(len(r.run_config["ops"]["delete_packages"]["config"]["requests"]) for r in by_count.run_requests) == 120
+
+    by_time = tick(limits=IntakeLimits(max_messages=1000, max_seconds=0.3, wait_time_seconds=0))
+    received = by_time.asset_events[0].metadata["received"].value
+    assert 0 < received < 880  # stopped by time, not by emptying the queue
+    assert counts(local_aws, local_aws.queue_url)[0] == 1000 - 120 - received
