@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 import dagster as dg
 
 from jobs_orchestration.devstack.aws import LocalAws
-from jobs_orchestration.intake.handoff import IntakeLimits
+from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake
 from jobs_orchestration_tests.intake.conftest import intake_definitions
 from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOBS
@@ -26,7 +27,9 @@ def counts(aws: LocalAws, url: str) -> tuple[int, int]:
     return int(attributes[names[0]]), int(attributes[names[1]])
 
 
-def create_run(aws: LocalAws, instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+def create_run(
+    aws: LocalAws, instance: dg.DagsterInstance, request: dg.RunRequest
+) -> dg.ExecuteInProcessResult:
     """What the daemon does with a request: a run carrying its run key."""
     job = JOBS_BY_NAME[request.job_name]
     return job.execute_in_process(
@@ -62,9 +65,17 @@ def test_each_message_type_routes_to_its_job_with_valid_config(local_aws, tick) 
 
     packages = by_job["delete_package_job"]
     assert packages.run_config["ops"]["delete_packages"]["config"]["requests"] == [
-        {"package_id": 42, "organization_id": 7, "user_id": "N:user:3c1f", "trace_id": "trace-p", "job_id": "p1"}
+        {
+            "package_id": 42,
+            "organization_id": 7,
+            "user_id": "N:user:3c1f",
+            "trace_id": "trace-p",
+            "job_id": "p1",
+        }
     ]
-    assert {k: packages.tags[k] for k in ("organization_id", "trace_id", "job_family", "producer_job_ids")} == {
+    assert {
+        k: packages.tags[k] for k in ("organization_id", "trace_id", "job_family", "producer_job_ids")
+    } == {
         "organization_id": "7",
         "trace_id": "trace-p",
         "job_family": "deletion",
@@ -72,7 +83,9 @@ def test_each_message_type_routes_to_its_job_with_valid_config(local_aws, tick) 
     }
     dataset = by_job["delete_dataset_job"].run_config["ops"]["delete_dataset"]["config"]
     assert (dataset["dataset_id"], dataset["job_id"]) == (13, "d1")
-    (message,) = by_job["dataset_changelog_job"].run_config["ops"]["record_changelog_events"]["config"]["messages"]
+    (message,) = by_job["dataset_changelog_job"].run_config["ops"]["record_changelog_events"]["config"][
+        "messages"
+    ]
     assert message["events"][0]["event_type"] == "UPDATE_NAME"
     assert json.loads(message["events"][0]["event_detail_json"]) == {"oldName": "a", "newName": "b"}
     assert by_job["dataset_changelog_job"].tags["job_family"] == "changelog"
@@ -159,15 +172,15 @@ def test_malformed_messages_go_to_the_dead_letter_queue_and_valid_ones_route(loc
         m.changelog(dataset_id=None),
         '{"DeletePackageJob": {"packageId": 1',
     ]
-    valid = [m.delete_package(i, 7 + i % 2) for i in range(15)] + [m.changelog(i, events=[m.UPDATE_NAME]) for i in range(15)]
+    valid = [m.delete_package(i, 7 + i % 2) for i in range(15)] + [
+        m.changelog(i, events=[m.UPDATE_NAME]) for i in range(15)
+    ]
     bodies = [b for pair in zip(valid[:20], malformed, strict=True) for b in pair] + valid[20:]
     send(local_aws, *bodies)
 
     result = tick()
     routed = [
-        member
-        for request in result.run_requests
-        for member in request.tags["producer_job_ids"].split(",")
+        member for request in result.run_requests for member in request.tags["producer_job_ids"].split(",")
     ]
     assert len(routed) == 30
     assert result.asset_events[0].metadata["dead_lettered"] == dg.IntMetadataValue(20)
@@ -189,13 +202,32 @@ def test_malformed_messages_go_to_the_dead_letter_queue_and_valid_ones_route(loc
     assert 'field packageId: Input should be a valid integer (value "1")' in reasons[malformed[6]]
 
 
-def test_a_tick_over_a_large_backlog_stops_at_its_bounds(local_aws, tick) -> None:
-    send(local_aws, *[m.delete_package(i, 7) for i in range(1000)])
-    by_count = tick(limits=IntakeLimits(max_messages=120, wait_time_seconds=0))
-    assert by_count.asset_events[0].metadata["received"] == dg.IntMetadataValue(120)
-    assert sum(len(r.run_config["ops"]["delete_packages"]["config"]["requests"]) for r in by_count.run_requests) == 120
+def test_a_tick_over_a_large_backlog_stops_at_its_count_bound(local_aws, tick) -> None:
+    # moto's SQS scans the whole queue on every call, so a few hundred messages already make a backlog
+    # that takes many receives to drain.
+    send(local_aws, *[m.delete_package(i, 7) for i in range(300)])
+    result = tick(limits=IntakeLimits(max_messages=120, wait_time_seconds=0))
+    assert result.asset_events[0].metadata["received"] == dg.IntMetadataValue(120)
+    requested = [r.run_config["ops"]["delete_packages"]["config"]["requests"] for r in result.run_requests]
+    assert [len(requests) for requests in requested] == [10] * 12
+    assert counts(local_aws, local_aws.queue_url) == (180, 120)
 
-    by_time = tick(limits=IntakeLimits(max_messages=1000, max_seconds=0.3, wait_time_seconds=0))
-    received = by_time.asset_events[0].metadata["received"].value
-    assert 0 < received < 880  # stopped by time, not by emptying the queue
-    assert counts(local_aws, local_aws.queue_url)[0] == 1000 - 120 - received
+
+def test_a_tick_stops_receiving_at_its_time_bound(local_aws) -> None:
+    send(local_aws, *[m.changelog(i) for i in range(100)])
+    client = local_aws.client("sqs")
+    receive = client.receive_message
+
+    def slow_receive(**kwargs):
+        time.sleep(0.1)  # a slow SQS endpoint
+        return receive(**kwargs)
+
+    client.receive_message = slow_receive
+    intake = QueueIntake(
+        client, local_aws.queue_url, local_aws.dead_letter_queue_url, IntakeLimits(max_seconds=0.35)
+    )
+    started = time.monotonic()
+    result = intake.tick(None, run_exists=lambda key: False, route=lambda batch: batch)
+    assert 0 < result.received <= 40  # at most four receives fit in 0.35 s
+    assert time.monotonic() - started < 5
+    assert sum(len(batch.members) for batch in result.requests) == result.received
