@@ -10,21 +10,9 @@ from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake
 from jobs_orchestration_tests.intake.conftest import intake_definitions
 from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOBS
+from jobs_orchestration_tests.support.queue import counts, send
 
 JOBS_BY_NAME = {job.name: job for job in INTAKE_JOBS}
-
-
-def send(aws: LocalAws, *bodies: str) -> None:
-    sqs = aws.client("sqs")
-    for start in range(0, len(bodies), 10):
-        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + 10])]
-        assert not sqs.send_message_batch(QueueUrl=aws.queue_url, Entries=entries).get("Failed")
-
-
-def counts(aws: LocalAws, url: str) -> tuple[int, int]:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attributes = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
-    return int(attributes[names[0]]), int(attributes[names[1]])
 
 
 def create_run(

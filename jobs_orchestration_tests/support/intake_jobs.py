@@ -57,7 +57,15 @@ def _storage_asset(name: str) -> dg.AssetsDefinition:
     return storage
 
 
-STORAGE_ASSETS = [_storage_asset(name) for name in ("package_storage", "dataset_storage", "organization_storage")]
+STORAGE_ASSETS = [
+    _storage_asset(name) for name in ("package_storage", "dataset_storage", "organization_storage")
+]
 storage_refresh_job = dg.define_asset_job("storage_refresh_job", selection=STORAGE_ASSETS)
 
-INTAKE_JOBS = [delete_package_job, delete_dataset_job, dataset_changelog_job, storage_totals_job, storage_refresh_job]
+INTAKE_JOBS = [
+    delete_package_job,
+    delete_dataset_job,
+    dataset_changelog_job,
+    storage_totals_job,
+    storage_refresh_job,
+]
