@@ -3,6 +3,7 @@
 import click
 
 from jobs_orchestration.cli.db import db
+from jobs_orchestration.cli.queue import dlq, enqueue
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -11,3 +12,5 @@ def main() -> None:
 
 
 main.add_command(db)
+main.add_command(enqueue)
+main.add_command(dlq)

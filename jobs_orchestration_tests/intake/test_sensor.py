@@ -5,27 +5,13 @@ import time
 
 import dagster as dg
 
-from jobs_orchestration.devstack.aws import LocalAws
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake
 from jobs_orchestration_tests.intake.conftest import intake_definitions
 from jobs_orchestration_tests.support import job_messages as m
-from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOBS
+from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOBS, create_run
 from jobs_orchestration_tests.support.queue import counts, send
 
 JOBS_BY_NAME = {job.name: job for job in INTAKE_JOBS}
-
-
-def create_run(
-    aws: LocalAws, instance: dg.DagsterInstance, request: dg.RunRequest
-) -> dg.ExecuteInProcessResult:
-    """What the daemon does with a request: a run carrying its run key."""
-    job = JOBS_BY_NAME[request.job_name]
-    return job.execute_in_process(
-        run_config=request.run_config,
-        instance=instance,
-        tags={**request.tags, "dagster/run_key": request.run_key},
-        partition_key=request.partition_key,
-    )
 
 
 def test_each_message_type_routes_to_its_job_with_valid_config(local_aws, tick) -> None:
@@ -99,7 +85,7 @@ def test_message_is_deleted_only_once_its_run_exists(local_aws, instance, tick) 
     assert counts(local_aws, local_aws.queue_url) == (0, 2)  # received, not deleted
 
     created, never_created = first.run_requests
-    outcome = create_run(local_aws, instance, created)
+    outcome = create_run(instance, created)
     assert outcome.success
 
     second = tick(first.cursor)
@@ -122,7 +108,7 @@ def test_redelivered_and_resent_messages_ask_for_no_second_run(local_aws, instan
     assert second.run_requests == []
     assert second.asset_events[0].metadata["duplicates"] == dg.IntMetadataValue(1)
 
-    create_run(local_aws, instance, request)
+    create_run(instance, request)
     third = tick(second.cursor)
     assert third.run_requests == []
     assert counts(local_aws, local_aws.queue_url) == (0, 0)

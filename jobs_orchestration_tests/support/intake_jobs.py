@@ -69,3 +69,16 @@ INTAKE_JOBS = [
     storage_totals_job,
     storage_refresh_job,
 ]
+
+JOBS_BY_NAME = {job.name: job for job in INTAKE_JOBS}
+
+
+def create_run(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    """What the daemon does with a request: a run carrying its run key."""
+    job = JOBS_BY_NAME[request.job_name]
+    return job.execute_in_process(
+        run_config=request.run_config,
+        instance=instance,
+        tags={**request.tags, "dagster/run_key": request.run_key},
+        partition_key=request.partition_key,
+    )
