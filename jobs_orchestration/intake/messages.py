@@ -153,6 +153,8 @@ class DatasetChangelogEventJob(_Job):
         return [f"org={self.organization_id}", f"dataset={self.dataset_id}"]
 
 
+CHANGELOG_EVENTS_MODULE = "jobs_orchestration.changelog.events"
+
 JobMessage = DeletePackageJob | DeleteDatasetJob | CachePopulationJob | DatasetChangelogEventJob
 
 JOB_TYPES: dict[str, type[_Job]] = {
@@ -166,7 +168,9 @@ def validate_changelog_event(event: ChangelogEvent) -> None:
     for. The changelog domain owns the event catalogue; without it, only the structure is checked."""
     try:
         from jobs_orchestration.changelog import events as catalogue
-    except ImportError:
+    except ModuleNotFoundError as missing:
+        if missing.name not in (CHANGELOG_EVENTS_MODULE, CHANGELOG_EVENTS_MODULE.rpartition(".")[0]):
+            raise  # the catalogue exists but is broken: say so rather than skip validation
         return
     catalogue.validate_event(event.event_type, event.event_detail)
     if event.timestamp is not None:

@@ -14,6 +14,8 @@ from jobs_orchestration.intake.messages import (
 )
 from jobs_orchestration_tests.support import job_messages as m
 
+UPDATE_NAME_EVENT = m.UPDATE_NAME
+
 # The shapes of design/messages.md, verbatim.
 DOC_SHAPES = [
     '{"DeletePackageJob": {"packageId": 42, "organizationId": 7, "userId": "N:user:3c1f", '
@@ -109,3 +111,21 @@ def test_idempotency_key_is_business_content_plus_producer_id() -> None:
     new_request = parse_job_message(m.delete_package(42, 7, id="job-2"))
     assert first.idempotency_key == again.idempotency_key == "DeletePackageJob:org=7:package=42:id=job-1"
     assert new_request.idempotency_key != first.idempotency_key
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ({"eventType": "MAKE_COFFEE", "eventDetail": {}}, "eventType 'MAKE_COFFEE' is not a known"),
+        ({"eventType": "UPDATE_NAME", "eventDetail": {"oldName": "a"}}, "field 'newName' is required"),
+        ({**UPDATE_NAME_EVENT, "timestamp": "yesterday"}, "timestamp 'yesterday' is not an ISO 8601"),
+        ({**UPDATE_NAME_EVENT, "timestamp": "2021-06-01T12:00"}, "has no UTC offset"),
+    ],
+)
+def test_changelog_events_are_checked_by_the_changelog_catalogue(event: dict, expected: str) -> None:
+    """What the changelog domain refuses is rejected at intake with its reason, so it reaches the
+    dead-letter queue instead of a failing run."""
+    with pytest.raises(MessageRejected) as rejected:
+        parse_job_message(m.changelog(events=[m.UPDATE_NAME, event]))
+    assert "events[1]" in rejected.value.reason
+    assert expected in rejected.value.reason
