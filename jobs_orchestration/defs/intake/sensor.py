@@ -3,14 +3,27 @@ exists (the hand-off logic is in `jobs_orchestration.intake.handoff`)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import dagster as dg
 
+from jobs_orchestration import settings
 from jobs_orchestration.defs.intake.routing import run_request_for
 from jobs_orchestration.defs.storage.partitions import organizations
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake, TickResult
 from jobs_orchestration.resources import SQSResource
+
+
+def limits_from_environment() -> IntakeLimits:
+    # Not a secret: reading it when the code location loads is fine, and it shows in the definitions.
+    text = os.environ.get(settings.JOBS_INTAKE_BATCH_SIZE, "").strip()
+    if not text:
+        return IntakeLimits()
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{settings.JOBS_INTAKE_BATCH_SIZE} must be a positive whole number, got {text!r}")
+    return IntakeLimits(batch_size=int(text))
+
 
 SENSOR_NAME = "sqs_jobs_sensor"
 JOB_QUEUE_ASSET = dg.AssetSpec(
