@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -158,6 +159,8 @@ def through_dagster(
             "JOBS_INTAKE_BATCH_SIZE": str(batch_size),
             "JOBS_INTAKE_INTERVAL_SECONDS": str(args.interval),
         }
+        # Create the instance's storage here, before the daemon and its code server race to do it.
+        dg.DagsterInstance.from_config(home).dispose()
         with open(Path(home, "daemon.log"), "w") as log:
             return _measure(aws, messages, args, batch_size, home, environment, log)
 
@@ -187,14 +190,14 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
             )
             failed = [r for r in records if r.dagster_run.status == dg.DagsterRunStatus.FAILURE]
             if failed:
-                raise RuntimeError(f"{len(failed)} run(s) failed; see {home}/daemon.log")
+                raise RuntimeError(f"{len(failed)} run(s) failed: {_tail(log.name)}")
             finished = sum(int(r.dagster_run.tags.get("message_count", "0")) for r in records)
             if finished >= len(messages):
                 break
             if time.time() > deadline or daemon.poll() is not None:
                 raise RuntimeError(
                     f"batch size {batch_size}: {finished}/{len(messages)} messages done when stopped "
-                    f"(daemon exit {daemon.poll()})"
+                    f"(daemon exit {daemon.poll()}): {_tail(log.name)}"
                 )
             time.sleep(1)
         last_end = max(r.end_time for r in records if r.end_time)
@@ -203,6 +206,10 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
+
+
+def _tail(path: str, lines: int = 30) -> str:
+    return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
 
 
 def main() -> None:
@@ -219,6 +226,7 @@ def main() -> None:
     parser.add_argument("--module", default="benchmarks.queue_intake_defs", help="Code location module")
     parser.add_argument("--timeout", type=float, default=3600, help="Give up on one batch size after this")
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
 
     messages = bodies(round(2000 * args.scale), round(500 * args.scale))
     server, endpoint = start_moto_server()

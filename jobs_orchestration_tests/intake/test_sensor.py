@@ -4,14 +4,14 @@ import json
 import time
 
 import dagster as dg
+import pytest
 
+from jobs_orchestration.defs.intake.sensor import limits_from_environment
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake
 from jobs_orchestration_tests.intake.conftest import intake_definitions
 from jobs_orchestration_tests.support import job_messages as m
-from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOBS, create_run
+from jobs_orchestration_tests.support.intake_jobs import create_run
 from jobs_orchestration_tests.support.queue import counts, send
-
-JOBS_BY_NAME = {job.name: job for job in INTAKE_JOBS}
 
 
 def test_each_message_type_routes_to_its_job_with_valid_config(local_aws, tick) -> None:
@@ -205,3 +205,25 @@ def test_a_tick_stops_receiving_at_its_time_bound(local_aws) -> None:
     assert 0 < result.received <= 40  # at most four receives fit in 0.35 s
     assert time.monotonic() - started < 5
     assert sum(len(batch.members) for batch in result.requests) == result.received
+
+
+def test_sensor_definition_loads_with_its_resources(local_aws) -> None:
+    defs = intake_definitions(local_aws)
+    dg.Definitions.validate_loadable(defs)
+    sensor = defs.resolve_sensor_def("sqs_jobs_sensor")
+    assert sensor.required_resource_keys == {"sqs"}
+    assert sensor.minimum_interval_seconds == 10
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert {target.job_name for target in sensor.targets} >= {
+        "delete_package_job",
+        "delete_dataset_job",
+        "dataset_changelog_job",
+    }
+
+
+def test_batch_size_comes_from_the_environment(monkeypatch) -> None:
+    monkeypatch.setenv("JOBS_INTAKE_BATCH_SIZE", "1")
+    assert limits_from_environment().batch_size == 1
+    monkeypatch.setenv("JOBS_INTAKE_BATCH_SIZE", "ten")
+    with pytest.raises(ValueError, match="JOBS_INTAKE_BATCH_SIZE must be a positive whole number, got 'ten'"):
+        limits_from_environment()
