@@ -145,7 +145,7 @@ def through_dagster(
     aws: LocalAws, messages: list[str], args: argparse.Namespace, batch_size: int
 ) -> tuple[float, int]:
     """Messages per second through the daemon, and the number of runs it took."""
-    with tempfile.TemporaryDirectory(prefix="queue-intake-bench-") as home:
+    with tempfile.TemporaryDirectory(prefix="queue-intake-bench-", ignore_cleanup_errors=True) as home:
         Path(home, "dagster.yaml").write_text(DAGSTER_YAML.format(parallelism=args.parallelism))
         Path(home, "workspace.yaml").write_text(
             f"load_from:\n  - python_module:\n      module_name: {args.module}\n"
@@ -204,8 +204,22 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
         assert producer.started_at is not None
         return finished / (last_end - producer.started_at), len(records)
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(timeout=60)
+        stop_process_group(daemon)
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Stop the daemon and what it started (code server, runs): all share its process group."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    time.sleep(1)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # stragglers that outlived the daemon
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def _tail(path: str, lines: int = 30) -> str:

@@ -1,7 +1,10 @@
 """The code location `queue_intake.py` runs the daemon against: `sqs_jobs_sensor` over jobs with the
 contract names and run config that make the AWS calls the real ones make per message (the changelog
 job publishes every event to SNS in batches of 10) and no database work, so the figures measure the
-intake and Dagster's per-run cost. Sensor interval and batch size come from the environment."""
+intake and Dagster's per-run cost. Sensor interval and batch size come from the environment.
+
+The jobs run their op in the run's own process (`in_process_executor`): with one op per job, the
+multiprocess executor would only add a second Python start-up to every run."""
 
 import json
 import os
@@ -48,17 +51,17 @@ def record_changelog_events(config: ChangelogEventsConfig, sns: SNSResource) -> 
     return len(entries)
 
 
-@dg.job
+@dg.job(executor_def=dg.in_process_executor)
 def delete_package_job() -> None:
     delete_packages()
 
 
-@dg.job
+@dg.job(executor_def=dg.in_process_executor)
 def delete_dataset_job() -> None:
     delete_dataset()
 
 
-@dg.job
+@dg.job(executor_def=dg.in_process_executor)
 def dataset_changelog_job() -> None:
     record_changelog_events()
 
