@@ -17,6 +17,7 @@ emulator and backlog, with no Dagster and no database.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -210,15 +211,11 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
 def stop_process_group(process: subprocess.Popen) -> None:
     """Stop the daemon and what it started (code server, runs): all share its process group."""
     os.killpg(process.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pass
     time.sleep(1)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # stragglers that outlived the daemon
-    except ProcessLookupError:
-        pass
     process.wait()
 
 
