@@ -67,8 +67,9 @@ class IntakeLimits:
     pending_seconds: float = 600.0
     """Forget a pending hand-off whose run never appeared after this long; its receipt handles have
     expired by then (the queue's visibility timeout is shorter) and the message has come back."""
-    remembered_keys: int = 5000
-    """Idempotency keys of acknowledged messages kept in the cursor to recognize late redeliveries."""
+    remembered_keys: int = 2000
+    """Idempotency keys of acknowledged messages kept in the cursor to recognize late redeliveries
+    (about 27 bytes each: the cursor is stored on every tick)."""
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_messages", "max_seconds"):
@@ -135,8 +136,8 @@ class TickResult(Generic[RequestT]):
 class _Cursor:
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     """run key -> {"receipts": [...], "members": [short keys], "since": epoch seconds}"""
-    handed_off: dict[str, str] = field(default_factory=dict)
-    """short idempotency key -> run key, for messages whose run exists (oldest first)."""
+    handed_off: dict[str, None] = field(default_factory=dict)
+    """Short idempotency keys of messages whose run exists, oldest first (a dict as an ordered set)."""
 
     @classmethod
     def load(cls, text: str | None) -> _Cursor:
@@ -145,7 +146,7 @@ class _Cursor:
         try:
             data = json.loads(text)
             if data.get("version") == CURSOR_VERSION:
-                return cls(pending=dict(data["pending"]), handed_off=dict(data["handed_off"]))
+                return cls(pending=dict(data["pending"]), handed_off=dict.fromkeys(data["handed_off"]))
         except (ValueError, KeyError, TypeError, AttributeError):
             pass
         log.warning("unreadable intake cursor ignored; unacknowledged messages will come back")
@@ -153,7 +154,7 @@ class _Cursor:
 
     def dump(self) -> str:
         return json.dumps(
-            {"version": CURSOR_VERSION, "pending": self.pending, "handed_off": self.handed_off},
+            {"version": CURSOR_VERSION, "pending": self.pending, "handed_off": list(self.handed_off)},
             separators=(",", ":"),
         )
 
@@ -220,7 +221,7 @@ class QueueIntake:
             if run_exists(run_key):
                 owned.extend(entry["receipts"])
                 for key in entry["members"]:
-                    state.handed_off[key] = run_key
+                    state.handed_off[key] = None
                 del state.pending[run_key]
             elif at - entry["since"] > self.limits.pending_seconds:
                 del state.pending[run_key]

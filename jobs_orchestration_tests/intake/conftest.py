@@ -40,9 +40,10 @@ def tick(local_aws: LocalAws, instance: dg.DagsterInstance) -> TickFn:
 
     def evaluate(cursor: str | None = None, limits: IntakeLimits | None = None) -> dg.SensorResult:
         sensor = build_sqs_jobs_sensor(INTAKE_JOBS, limits=limits or IntakeLimits(wait_time_seconds=0))
-        context = dg.build_sensor_context(
+        # As a context manager, so the instance it opens from the ref is disposed of afterwards.
+        with dg.build_sensor_context(
             instance_ref=instance.get_ref(), resources={"sqs": sqs_resource(local_aws)}, cursor=cursor
-        )
-        return sensor(context)
+        ) as context:
+            return sensor(context)
 
     return evaluate
