@@ -188,7 +188,7 @@ class QueueIntake:
         result.acknowledged = self._acknowledge(state, run_exists, now(), result)
 
         received, rejected = self._receive(result)
-        fresh = self._deduplicate(state, received, run_exists, now(), result)
+        fresh = self._deduplicate(state, received, run_exists, result)
         for batch in self.batches(fresh):
             try:
                 request = route(batch)
@@ -272,7 +272,6 @@ class QueueIntake:
         state: _Cursor,
         received: list[ReceivedJob],
         run_exists: Callable[[str], bool],
-        at: float,
         result: TickResult,
     ) -> list[ReceivedJob]:
         fresh: dict[str, ReceivedJob] = {}

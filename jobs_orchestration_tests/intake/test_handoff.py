@@ -97,3 +97,23 @@ def test_a_failing_dead_letter_queue_leaves_the_message_on_the_main_queue(local_
 def test_an_unreadable_cursor_starts_afresh() -> None:
     for cursor in ("garbage", '{"version": 99}', "[]", None):
         assert _Cursor.load(cursor).pending == {}
+
+
+def test_a_hand_off_whose_run_never_appears_is_forgotten_after_a_while(local_aws) -> None:
+    send(local_aws, m.delete_package(1, 7))
+    intake = QueueIntake(
+        local_aws.client("sqs"),
+        local_aws.queue_url,
+        local_aws.dead_letter_queue_url,
+        IntakeLimits(pending_seconds=60),
+    )
+    first = intake.tick(
+        None, run_exists=lambda key: False, route=lambda batch: batch.run_key, now=lambda: 1000.0
+    )
+    (run_key,) = first.requests
+    soon = intake.tick(first.cursor, run_exists=lambda key: False, route=lambda b: b, now=lambda: 1030.0)
+    assert run_key in _Cursor.load(soon.cursor).pending
+    later = intake.tick(soon.cursor, run_exists=lambda key: False, route=lambda b: b, now=lambda: 1100.0)
+    assert _Cursor.load(later.cursor).pending == {}
+    # Never acknowledged: the message is still on the queue, to come back after its visibility timeout.
+    assert counts(local_aws, local_aws.queue_url) == (0, 1)
