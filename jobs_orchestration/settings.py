@@ -33,3 +33,7 @@ def database_url_from_environment(variable: str = JOBS_DATABASE_URL) -> str:
     if not value:
         raise RuntimeError(f"{variable} is not set: give the database URL (e.g. postgresql+psycopg2://...)")
     return value
+
+
+JOBS_INTAKE_BATCH_SIZE = "JOBS_INTAKE_BATCH_SIZE"
+"""Job messages of one kind per run (default 10; 1 gives one run per message)."""

@@ -5,6 +5,7 @@ import click
 from jobs_orchestration.cli.changelog import changelog
 from jobs_orchestration.cli.db import db
 from jobs_orchestration.cli.dev import dev
+from jobs_orchestration.cli.queue import dlq, enqueue
 from jobs_orchestration.cli.seed import seed
 
 
@@ -17,3 +18,5 @@ main.add_command(db)
 main.add_command(dev)
 main.add_command(seed)
 main.add_command(changelog)
+main.add_command(enqueue)
+main.add_command(dlq)

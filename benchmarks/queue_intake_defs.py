@@ -1,0 +1,77 @@
+"""The code location `queue_intake.py` runs the daemon against: `sqs_jobs_sensor` over jobs with the
+contract names and run config that make the AWS calls the real ones make per message (the changelog
+job publishes every event to SNS in batches of 10) and no database work, so the figures measure the
+intake and Dagster's per-run cost. Sensor interval and batch size come from the environment."""
+
+import json
+import os
+
+import dagster as dg
+
+from jobs_orchestration.defs.changelog.config import ChangelogEventsConfig
+from jobs_orchestration.defs.deletion.config import DeleteDatasetConfig, DeletePackagesConfig
+from jobs_orchestration.defs.intake.sensor import (
+    JOB_QUEUE_ASSET,
+    build_sqs_jobs_sensor,
+    limits_from_environment,
+)
+from jobs_orchestration.defs.resources import resources_from_environment
+from jobs_orchestration.resources import SNSResource
+
+SNS_MAX_BATCH = 10
+
+
+@dg.op
+def delete_packages(config: DeletePackagesConfig) -> int:
+    return len(config.requests)
+
+
+@dg.op
+def delete_dataset(config: DeleteDatasetConfig) -> int:
+    return config.dataset_id
+
+
+@dg.op
+def record_changelog_events(config: ChangelogEventsConfig, sns: SNSResource) -> int:
+    client = sns.get_client()
+    entries = [
+        {
+            "Id": str(index),
+            "Message": json.dumps({"datasetId": str(message.dataset_id), "eventType": event.event_type}),
+        }
+        for message in config.messages
+        for index, event in enumerate(message.events)
+    ]
+    for start in range(0, len(entries), SNS_MAX_BATCH):
+        chunk = [{**entry, "Id": str(i)} for i, entry in enumerate(entries[start : start + SNS_MAX_BATCH])]
+        client.publish_batch(TopicArn=sns.topic_arn, PublishBatchRequestEntries=chunk)
+    return len(entries)
+
+
+@dg.job
+def delete_package_job() -> None:
+    delete_packages()
+
+
+@dg.job
+def delete_dataset_job() -> None:
+    delete_dataset()
+
+
+@dg.job
+def dataset_changelog_job() -> None:
+    record_changelog_events()
+
+
+sqs_jobs_sensor = build_sqs_jobs_sensor(
+    [delete_package_job, delete_dataset_job, dataset_changelog_job],
+    limits=limits_from_environment(),
+    minimum_interval_seconds=int(os.environ.get("JOBS_INTAKE_INTERVAL_SECONDS", "10")),
+)
+
+resources = resources_from_environment()
+defs = dg.Definitions(
+    assets=[JOB_QUEUE_ASSET],
+    sensors=[sqs_jobs_sensor],
+    resources={"sqs": resources["sqs"], "sns": resources["sns"]},
+)

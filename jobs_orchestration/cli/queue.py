@@ -1,0 +1,293 @@
+"""`jobs-orchestration enqueue ...` and `jobs-orchestration dlq ...`: put job messages on the queue the
+way the platform's services do, and inspect or replay dead letters."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import click
+
+from jobs_orchestration import settings
+from jobs_orchestration.intake.handoff import SQS_MAX_BATCH
+from jobs_orchestration.intake.messages import MessageRejected, parse_job_message
+
+queue_url_option = click.option(
+    "--queue-url", envvar=settings.JOBS_QUEUE_URL, show_envvar=True, required=True, help="The job queue."
+)
+dead_letter_url_option = click.option(
+    "--dead-letter-queue-url",
+    envvar=settings.JOBS_DEAD_LETTER_QUEUE_URL,
+    show_envvar=True,
+    required=True,
+    help="The job queue's dead-letter queue.",
+)
+endpoint_option = click.option(
+    "--endpoint-url",
+    envvar=settings.AWS_ENDPOINT_URL,
+    show_envvar=True,
+    default=None,
+    help="An SQS endpoint other than AWS's (the local emulator).",
+)
+organization_option = click.option("--organization-id", type=int, required=True)
+user_option = click.option("--user-id", required=True, help="Node id of the user, e.g. N:user:...")
+trace_option = click.option("--trace-id", default=None, help="Correlates logs; a fresh one by default.")
+job_id_option = click.option(
+    "--id", "job_id", default=None, help="The producer's job id; a fresh UUID by default."
+)
+
+
+def sqs_client(endpoint_url: str | None) -> Any:
+    return boto3.client("sqs", endpoint_url=endpoint_url)
+
+
+@click.group()
+def enqueue() -> None:
+    """Put a job message on the queue, exactly as the platform's services write it."""
+
+
+def _send(queue_url: str, endpoint_url: str | None, body: str, *, validate: bool = True) -> None:
+    if validate:
+        try:
+            parse_job_message(body)
+        except MessageRejected as rejected:
+            raise click.BadParameter(rejected.reason) from None
+    message_id = sqs_client(endpoint_url).send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"]
+    click.echo(message_id)
+
+
+def _body(type_name: str, **fields: Any) -> str:
+    return json.dumps({type_name: fields})
+
+
+def _fresh(value: str | None) -> str:
+    return value or str(uuid.uuid4())
+
+
+@enqueue.command("delete-package")
+@click.option("--package-id", type=int, required=True)
+@organization_option
+@user_option
+@trace_option
+@job_id_option
+@queue_url_option
+@endpoint_option
+def delete_package(package_id, organization_id, user_id, trace_id, job_id, queue_url, endpoint_url) -> None:
+    """Delete a package (already set to DELETING) and everything under it."""
+    body = _body(
+        "DeletePackageJob",
+        packageId=package_id,
+        organizationId=organization_id,
+        userId=user_id,
+        traceId=_fresh(trace_id),
+        id=_fresh(job_id),
+    )
+    _send(queue_url, endpoint_url, body)
+
+
+@enqueue.command("delete-dataset")
+@click.option("--dataset-id", type=int, required=True)
+@organization_option
+@user_option
+@trace_option
+@job_id_option
+@queue_url_option
+@endpoint_option
+def delete_dataset(dataset_id, organization_id, user_id, trace_id, job_id, queue_url, endpoint_url) -> None:
+    """Delete a dataset (already set to DELETING) with all its packages."""
+    body = _body(
+        "DeleteDatasetJob",
+        datasetId=dataset_id,
+        organizationId=organization_id,
+        userId=user_id,
+        traceId=_fresh(trace_id),
+        id=_fresh(job_id),
+    )
+    _send(queue_url, endpoint_url, body)
+
+
+@enqueue.command("cache-population")
+@click.option("--organization-id", type=int, default=None, help="One organization; all when omitted.")
+@click.option("--dry-run", is_flag=True, help="Compute and report the totals, write nothing.")
+@job_id_option
+@queue_url_option
+@endpoint_option
+def cache_population(organization_id, dry_run, job_id, queue_url, endpoint_url) -> None:
+    """Refresh storage totals of one organization, or of all."""
+    fields: dict[str, Any] = {"dryRun": dry_run, "id": _fresh(job_id)}
+    if organization_id is not None:
+        fields["organizationId"] = organization_id
+    _send(queue_url, endpoint_url, _body("CachePopulationJob", **fields))
+
+
+@enqueue.command("changelog")
+@organization_option
+@click.option("--dataset-id", type=int, required=True)
+@user_option
+@click.option(
+    "--event", "event_types", multiple=True, required=True, help="Event type, e.g. UPDATE_NAME (repeatable)."
+)
+@click.option(
+    "--detail",
+    "details",
+    multiple=True,
+    help='The event detail as JSON, e.g. \'{"oldName": "a", "newName": "b"}\'; the n-th --detail goes with '
+    "the n-th --event; {} when omitted.",
+)
+@trace_option
+@job_id_option
+@queue_url_option
+@endpoint_option
+def changelog(
+    organization_id, dataset_id, user_id, event_types, details, trace_id, job_id, queue_url, endpoint_url
+) -> None:
+    """Record dataset changelog events and publish them."""
+    if len(details) > len(event_types):
+        raise click.BadParameter("more --detail than --event", param_hint="--detail")
+    events = []
+    for index, event_type in enumerate(event_types):
+        text = details[index] if index < len(details) else "{}"
+        try:
+            detail = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise click.BadParameter(f"{text!r} is not JSON: {error}", param_hint="--detail") from None
+        events.append({"eventType": event_type, "eventDetail": detail})
+    body = _body(
+        "DatasetChangelogEventJob",
+        organizationId=organization_id,
+        datasetId=dataset_id,
+        userId=user_id,
+        traceId=_fresh(trace_id),
+        events=events,
+        id=_fresh(job_id),
+    )
+    _send(queue_url, endpoint_url, body)
+
+
+@enqueue.command("raw")
+@click.argument("body")
+@click.option("--no-validate", is_flag=True, help="Send even a body the intake would reject (to test it).")
+@queue_url_option
+@endpoint_option
+def raw(body, no_validate, queue_url, endpoint_url) -> None:
+    """Send BODY as it is (checked first unless --no-validate)."""
+    _send(queue_url, endpoint_url, body, validate=not no_validate)
+
+
+@click.group()
+def dlq() -> None:
+    """Inspect and replay messages the intake dead-lettered."""
+
+
+LISTING_VISIBILITY_SECONDS = 30
+"""Messages being listed or redriven are hidden this long, so one pass sees each once."""
+
+
+def _dead_letters(client: Any, url: str, limit: int) -> Iterator[dict[str, Any]]:
+    seen = 0
+    while seen < limit:
+        messages = client.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=min(SQS_MAX_BATCH, limit - seen),
+            VisibilityTimeout=LISTING_VISIBILITY_SECONDS,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return
+        seen += len(messages)
+        yield from messages
+
+
+def _attribute(message: dict[str, Any], name: str) -> str | None:
+    return message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
+
+
+def _release(client: Any, url: str, messages: list[dict[str, Any]]) -> None:
+    """Make listed messages visible again at once."""
+    for start in range(0, len(messages), SQS_MAX_BATCH):
+        entries = [
+            {"Id": str(i), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
+            for i, message in enumerate(messages[start : start + SQS_MAX_BATCH])
+        ]
+        client.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+
+limit_option = click.option("--limit", type=int, default=1000, show_default=True, help="Messages to look at.")
+
+
+@dlq.command("list")
+@limit_option
+@dead_letter_url_option
+@endpoint_option
+def list_dead_letters(limit, dead_letter_queue_url, endpoint_url) -> None:
+    """Print each dead letter as one JSON line: its id, source message id, reason and body."""
+    client = sqs_client(endpoint_url)
+    messages = list(_dead_letters(client, dead_letter_queue_url, limit))
+    for message in messages:
+        line = {
+            "message_id": message["MessageId"],
+            "source_message_id": _attribute(message, "source_message_id"),
+            "reason": _attribute(message, "reason"),
+            "body": message["Body"],
+        }
+        click.echo(json.dumps(line))
+    _release(client, dead_letter_queue_url, messages)
+
+
+@dlq.command("redrive")
+@click.option(
+    "--id",
+    "ids",
+    multiple=True,
+    help="Dead letter's message id or source message id (repeatable); all by default.",
+)
+@limit_option
+@queue_url_option
+@dead_letter_url_option
+@endpoint_option
+def redrive(ids, limit, queue_url, dead_letter_queue_url, endpoint_url) -> None:
+    """Put dead letters back on the job queue (after fixing what rejected them) and remove them from the
+    dead-letter queue."""
+    client = sqs_client(endpoint_url)
+    wanted = set(ids)
+    chosen, others = [], []
+    for message in _dead_letters(client, dead_letter_queue_url, limit):
+        match = not wanted or {message["MessageId"], _attribute(message, "source_message_id")} & wanted
+        (chosen if match else others).append(message)
+    _release(client, dead_letter_queue_url, others)
+    moved = 0
+    for start in range(0, len(chosen), SQS_MAX_BATCH):
+        chunk = chosen[start : start + SQS_MAX_BATCH]
+        sent = client.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(chunk)],
+        )
+        done = [chunk[int(entry["Id"])] for entry in sent.get("Successful", [])]
+        if done:
+            client.delete_message_batch(
+                QueueUrl=dead_letter_queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        moved += len(done)
+        for failure in sent.get("Failed", []):
+            click.echo(
+                f"not redriven: {chunk[int(failure['Id'])]['MessageId']}: {failure.get('Message')}", err=True
+            )
+    click.echo(f"redrove {moved} message(s)")
+    missing = wanted - {m["MessageId"] for m in chosen} - {_attribute(m, "source_message_id") for m in chosen}
+    if missing:
+        raise click.ClickException(f"no dead letter with id {', '.join(sorted(missing))}")
+
+
+@dlq.command("purge")
+@dead_letter_url_option
+@endpoint_option
+@click.confirmation_option(prompt="This deletes every dead letter. Continue?")
+def purge(dead_letter_queue_url, endpoint_url) -> None:
+    """Delete every dead letter."""
+    sqs_client(endpoint_url).purge_queue(QueueUrl=dead_letter_queue_url)
+    click.echo("purged the dead-letter queue")

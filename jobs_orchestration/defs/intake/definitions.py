@@ -1,0 +1,21 @@
+"""The intake's definitions: `sqs_jobs_sensor` over the real jobs, and the `job_queue` asset it observes."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from jobs_orchestration.defs.changelog.jobs import dataset_changelog_job
+from jobs_orchestration.defs.deletion.jobs import delete_dataset_job, delete_package_job
+from jobs_orchestration.defs.intake.sensor import (
+    JOB_QUEUE_ASSET,
+    build_sqs_jobs_sensor,
+    limits_from_environment,
+)
+from jobs_orchestration.defs.storage.jobs import storage_refresh_job, storage_totals_job
+
+sqs_jobs_sensor = build_sqs_jobs_sensor(
+    [delete_package_job, delete_dataset_job, dataset_changelog_job, storage_refresh_job, storage_totals_job],
+    limits=limits_from_environment(),
+)
+
+defs = dg.Definitions(assets=[JOB_QUEUE_ASSET], sensors=[sqs_jobs_sensor])

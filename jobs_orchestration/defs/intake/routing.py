@@ -1,0 +1,134 @@
+"""Which run each batch of job messages becomes: job, run config (the contracts in `defs/*/config.py`)
+and tags."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from jobs_orchestration.defs.changelog.config import (
+    RECORD_CHANGELOG_EVENTS_OP,
+    ChangelogEventConfig,
+    ChangelogEventsConfig,
+    ChangelogMessageConfig,
+)
+from jobs_orchestration.defs.deletion.config import (
+    DELETE_DATASET_OP,
+    DELETE_PACKAGES_OP,
+    DeleteDatasetConfig,
+    DeletePackageRequest,
+    DeletePackagesConfig,
+)
+from jobs_orchestration.defs.storage.refresh import STORAGE_TOTALS_JOB, storage_refresh_run_request
+from jobs_orchestration.intake.handoff import JobBatch
+from jobs_orchestration.intake.messages import (
+    CachePopulationJob,
+    DatasetChangelogEventJob,
+    DeleteDatasetJob,
+    DeletePackageJob,
+)
+
+DELETE_PACKAGE_JOB = "delete_package_job"
+DELETE_DATASET_JOB = "delete_dataset_job"
+DATASET_CHANGELOG_JOB = "dataset_changelog_job"
+MAX_TAG_CHARS = 4000
+
+
+def batch_tags(batch: JobBatch) -> dict[str, str]:
+    """Tags that make each message of a run findable in the UI: its producer job id, and the
+    organization and trace when the whole batch shares them."""
+    jobs = batch.jobs
+    tags = {
+        "job_family": jobs[0].job_family,
+        "job_type": batch.type_name,
+        "producer_job_ids": ",".join(job.id for job in jobs)[:MAX_TAG_CHARS],
+        "message_count": str(len(jobs)),
+    }
+    organizations = {job.organization_key for job in jobs}
+    if len(organizations) == 1 and "all" not in organizations:
+        tags["organization_id"] = organizations.pop()
+    traces = {getattr(job, "trace_id", "") for job in jobs} - {""}
+    if len(traces) == 1:
+        tags["trace_id"] = traces.pop()
+    elif traces:
+        tags["trace_ids"] = ",".join(sorted(traces))[:MAX_TAG_CHARS]
+    return tags
+
+
+def run_request_for(batch: JobBatch) -> dg.RunRequest:
+    tags = batch_tags(batch)
+    first = batch.jobs[0]
+    if isinstance(first, DeletePackageJob):
+        requests = [
+            DeletePackageRequest(
+                package_id=job.package_id,
+                organization_id=job.organization_id,
+                user_id=job.user_id,
+                trace_id=job.trace_id,
+                job_id=job.id,
+            )
+            for job in batch.jobs
+        ]
+        config = dg.RunConfig(ops={DELETE_PACKAGES_OP: DeletePackagesConfig(requests=requests)})
+        return dg.RunRequest(job_name=DELETE_PACKAGE_JOB, run_key=batch.run_key, run_config=config, tags=tags)
+    if isinstance(first, DeleteDatasetJob):
+        config = DeleteDatasetConfig(
+            dataset_id=first.dataset_id,
+            organization_id=first.organization_id,
+            user_id=first.user_id,
+            trace_id=first.trace_id,
+            job_id=first.id,
+        )
+        return dg.RunRequest(
+            job_name=DELETE_DATASET_JOB,
+            run_key=batch.run_key,
+            run_config=dg.RunConfig(ops={DELETE_DATASET_OP: config}),
+            tags=tags,
+        )
+    if isinstance(first, DatasetChangelogEventJob):
+        messages = [changelog_message(job) for job in batch.jobs]
+        return dg.RunRequest(
+            job_name=DATASET_CHANGELOG_JOB,
+            run_key=batch.run_key,
+            run_config=dg.RunConfig(
+                ops={RECORD_CHANGELOG_EVENTS_OP: ChangelogEventsConfig(messages=messages)}
+            ),
+            tags=tags,
+        )
+    if isinstance(first, CachePopulationJob):
+        # A batch holds one organization and one dry-run flag (see handoff.batches): repeats collapse.
+        if first.organization_id is not None:
+            return storage_refresh_run_request(
+                first.organization_id, dry_run=first.dry_run, run_key=batch.run_key, tags=tags
+            )
+        return storage_refresh_all_request(dry_run=first.dry_run, run_key=batch.run_key, tags=tags)
+    raise TypeError(f"no route for {type(first).__name__}")
+
+
+def changelog_message(job: DatasetChangelogEventJob) -> ChangelogMessageConfig:
+    return ChangelogMessageConfig(
+        organization_id=job.organization_id,
+        dataset_id=job.dataset_id,
+        user_id=job.user_id,
+        trace_id=job.trace_id,
+        job_id=job.id,
+        events=[
+            ChangelogEventConfig(
+                event_type=event.event_type,
+                event_detail_json=json.dumps(event.event_detail, sort_keys=True),
+                timestamp=event.timestamp,
+            )
+            for event in job.events
+        ],
+    )
+
+
+def storage_refresh_all_request(*, dry_run: bool, run_key: str, tags: dict[str, str]) -> dg.RunRequest:
+    """Refresh every organization. The storage domain owns how (its run config); this falls back to a
+    plain request for its all-organizations job when that domain's helper is not there."""
+    try:
+        from jobs_orchestration.defs.storage.refresh import storage_refresh_all_run_request
+    except ImportError:
+        return dg.RunRequest(job_name=STORAGE_TOTALS_JOB, run_key=run_key, tags=tags)
+    return storage_refresh_all_run_request(dry_run=dry_run, run_key=run_key, tags=tags)

@@ -1,0 +1,378 @@
+"""Hand job messages from SQS to an orchestrator without losing or duplicating work.
+
+One tick does, in order:
+
+1. **Acknowledge.** The cursor holds the receipt handles of messages handed off on earlier ticks, keyed
+   by the run key asked for. Those whose run now exists are deleted from the queue; the others stay
+   pending until their receipt handles expire (the visibility timeout), after which the messages come
+   back by themselves.
+2. **Receive**, bounded by message count and by wall time, well inside the 60 s a sensor tick may take.
+3. **Parse.** A message that cannot be parsed (or whose batch cannot be routed) is sent to the
+   dead-letter queue with its reason and original body, and deleted from the main queue, in this tick.
+4. **Deduplicate.** A message whose idempotency key was already handed off (a redelivery after a lost
+   delete, or a producer re-send) asks for nothing: it joins the pending entry, or is deleted at once
+   when its run already exists.
+5. **Batch.** Messages are grouped by job type (and organization for deletions) up to `batch_size`;
+   a batch's run key is a digest of its members' sorted idempotency keys.
+
+Partial redelivery: if a tick's requests were never turned into runs (for example the daemon died
+before reserving them), the cursor was not saved either, the messages come back after the visibility
+timeout, possibly grouped differently, and get new batch run keys: nothing ran, so nothing runs twice.
+If the runs exist, the cursor that names their members was saved with them (Dagster stores the cursor
+together with the reserved runs), so members that come back are recognized by key through
+`handed_off` and deleted. The remaining window is a cursor that forgot a key (the `handed_off` memory
+is bounded); the jobs are idempotent, and the changelog job deduplicates by producer job id.
+
+Nothing here imports Dagster: the caller passes `run_exists(run_key)` and `route(batch)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from jobs_orchestration.intake.messages import (
+    DeleteDatasetJob,
+    DeletePackageJob,
+    JobMessage,
+    MessageRejected,
+    parse_job_message,
+)
+
+log = logging.getLogger(__name__)
+
+SQS_MAX_BATCH = 10
+"""SQS returns, sends and deletes at most 10 messages per call."""
+MAX_ATTRIBUTE_CHARS = 2000
+CURSOR_VERSION = 1
+
+RequestT = TypeVar("RequestT")
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    batch_size: int = 10
+    """Messages of one kind per run; 1 gives one run per message."""
+    max_messages: int = 300
+    """Messages received per tick at most."""
+    max_seconds: float = 20.0
+    """Wall time spent receiving per tick at most: the sensor budget is 60 s."""
+    wait_time_seconds: int = 1
+    """Long-poll wait of a receive that finds the queue empty."""
+    pending_seconds: float = 600.0
+    """Forget a pending hand-off whose run never appeared after this long; its receipt handles have
+    expired by then (the queue's visibility timeout is shorter) and the message has come back."""
+    remembered_keys: int = 5000
+    """Idempotency keys of acknowledged messages kept in the cursor to recognize late redeliveries."""
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_messages", "max_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+
+
+@dataclass
+class ReceivedJob:
+    job: JobMessage
+    message_id: str
+    receipt_handles: list[str]
+    body: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    message_id: str
+    receipt_handle: str
+    reason: str
+    body: str
+
+
+@dataclass
+class JobBatch:
+    """Messages that become one run."""
+
+    type_name: str
+    members: list[ReceivedJob]
+
+    @property
+    def jobs(self) -> list[JobMessage]:
+        return [member.job for member in self.members]
+
+    @property
+    def member_keys(self) -> list[str]:
+        return sorted(member.job.short_key for member in self.members)
+
+    @property
+    def run_key(self) -> str:
+        digest = hashlib.sha256("\n".join(sorted(j.idempotency_key for j in self.jobs)).encode())
+        return f"{self.type_name}:{digest.hexdigest()[:32]}"
+
+
+@dataclass
+class DeadLetter:
+    message_id: str
+    reason: str
+
+
+@dataclass
+class TickResult(Generic[RequestT]):
+    requests: list[RequestT]
+    cursor: str
+    acknowledged: int = 0
+    received: int = 0
+    duplicates: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    queue_counts: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Cursor:
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """run key -> {"receipts": [...], "members": [short keys], "since": epoch seconds}"""
+    handed_off: dict[str, str] = field(default_factory=dict)
+    """short idempotency key -> run key, for messages whose run exists (oldest first)."""
+
+    @classmethod
+    def load(cls, text: str | None) -> _Cursor:
+        if not text:
+            return cls()
+        try:
+            data = json.loads(text)
+            if data.get("version") == CURSOR_VERSION:
+                return cls(pending=dict(data["pending"]), handed_off=dict(data["handed_off"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+        log.warning("unreadable intake cursor ignored; unacknowledged messages will come back")
+        return cls()
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"version": CURSOR_VERSION, "pending": self.pending, "handed_off": self.handed_off},
+            separators=(",", ":"),
+        )
+
+    def pending_run_for(self, short_key: str) -> str | None:
+        for run_key, entry in self.pending.items():
+            if short_key in entry["members"]:
+                return run_key
+        return None
+
+
+class QueueIntake:
+    """One queue and its dead-letter queue, driven tick by tick."""
+
+    def __init__(
+        self, client: Any, queue_url: str, dead_letter_queue_url: str, limits: IntakeLimits | None = None
+    ) -> None:
+        self.client = client
+        self.queue_url = queue_url
+        self.dead_letter_queue_url = dead_letter_queue_url
+        self.limits = limits or IntakeLimits()
+
+    def tick(
+        self,
+        cursor: str | None,
+        run_exists: Callable[[str], bool],
+        route: Callable[[JobBatch], RequestT],
+        now: Callable[[], float] = time.time,
+    ) -> TickResult[RequestT]:
+        state = _Cursor.load(cursor)
+        result: TickResult[RequestT] = TickResult(requests=[], cursor="")
+        result.acknowledged = self._acknowledge(state, run_exists, now(), result)
+
+        received, rejected = self._receive(result)
+        fresh = self._deduplicate(state, received, run_exists, now(), result)
+        for batch in self.batches(fresh):
+            try:
+                request = route(batch)
+            except Exception as error:  # a batch that cannot be routed must not stop the others
+                reason = f"cannot route {batch.type_name}: {type(error).__name__}: {error}"
+                rejected.extend(
+                    Rejected(member.message_id, handle, reason, member.body)
+                    for member in batch.members
+                    for handle in member.receipt_handles
+                )
+                continue
+            result.requests.append(request)
+            state.pending[batch.run_key] = {
+                "receipts": [h for member in batch.members for h in member.receipt_handles],
+                "members": batch.member_keys,
+                "since": now(),
+            }
+        self._dead_letter(rejected, result)
+        result.queue_counts = self.queue_counts(result)
+        result.cursor = state.dump()
+        return result
+
+    # -- phase 2 of the previous ticks' hand-offs ------------------------------------------------
+
+    def _acknowledge(
+        self, state: _Cursor, run_exists: Callable[[str], bool], at: float, result: TickResult
+    ) -> int:
+        owned: list[str] = []
+        for run_key, entry in list(state.pending.items()):
+            if run_exists(run_key):
+                owned.extend(entry["receipts"])
+                for key in entry["members"]:
+                    state.handed_off[key] = run_key
+                del state.pending[run_key]
+            elif at - entry["since"] > self.limits.pending_seconds:
+                del state.pending[run_key]
+        excess = len(state.handed_off) - self.limits.remembered_keys
+        for key in list(state.handed_off)[: max(excess, 0)]:
+            del state.handed_off[key]
+        deleted, failures = self._delete(owned)
+        # A handle that failed to delete (expired, say) is safe to drop: the message comes back and is
+        # recognized through handed_off.
+        result.errors.extend(failures)
+        return deleted
+
+    # -- receive, parse, deduplicate ---------------------------------------------------------------
+
+    def _receive(self, result: TickResult) -> tuple[list[ReceivedJob], list[Rejected]]:
+        received: list[ReceivedJob] = []
+        rejected: list[Rejected] = []
+        deadline = time.monotonic() + self.limits.max_seconds
+        while result.received < self.limits.max_messages and time.monotonic() < deadline:
+            wanted = min(SQS_MAX_BATCH, self.limits.max_messages - result.received)
+            try:
+                messages = self.client.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=wanted,
+                    WaitTimeSeconds=0 if result.received else self.limits.wait_time_seconds,
+                    AttributeNames=["ApproximateReceiveCount"],
+                ).get("Messages", [])
+            except Exception as error:
+                result.errors.append(f"receive failed: {error}")
+                break
+            if not messages:
+                break
+            result.received += len(messages)
+            for message in messages:
+                body = message.get("Body", "")
+                try:
+                    job = parse_job_message(body)
+                except MessageRejected as rejection:
+                    rejected.append(
+                        Rejected(message["MessageId"], message["ReceiptHandle"], rejection.reason, body)
+                    )
+                    continue
+                received.append(ReceivedJob(job, message["MessageId"], [message["ReceiptHandle"]], body))
+        return received, rejected
+
+    def _deduplicate(
+        self,
+        state: _Cursor,
+        received: list[ReceivedJob],
+        run_exists: Callable[[str], bool],
+        at: float,
+        result: TickResult,
+    ) -> list[ReceivedJob]:
+        fresh: dict[str, ReceivedJob] = {}
+        already_owned: list[str] = []
+        for item in received:
+            key = item.job.short_key
+            if key in fresh:  # the same job twice in one tick (a re-send)
+                fresh[key].receipt_handles.extend(item.receipt_handles)
+            elif key in state.handed_off:
+                already_owned.extend(item.receipt_handles)
+            elif (run_key := state.pending_run_for(key)) is not None:
+                if run_exists(run_key):
+                    already_owned.extend(item.receipt_handles)
+                else:
+                    state.pending[run_key]["receipts"].extend(item.receipt_handles)
+            else:
+                fresh[key] = item
+                continue
+            result.duplicates += 1
+        _, failures = self._delete(already_owned)
+        result.errors.extend(failures)
+        return list(fresh.values())
+
+    def batches(self, received: list[ReceivedJob]) -> list[JobBatch]:
+        groups: dict[tuple[str, str], list[ReceivedJob]] = {}
+        for item in received:
+            job = item.job
+            # A deletion run holds one organization's work so per-organization limits apply to it.
+            group = job.organization_key if isinstance(job, (DeletePackageJob, DeleteDatasetJob)) else ""
+            if job.type_name == "CachePopulationJob":
+                group = f"{job.organization_key}:{job.dry_run}"
+            groups.setdefault((job.type_name, group), []).append(item)
+        batches = []
+        for (type_name, _), members in groups.items():
+            size = 1 if type_name == DeleteDatasetJob.type_name else self.limits.batch_size
+            batches.extend(JobBatch(type_name, members[i : i + size]) for i in range(0, len(members), size))
+        return batches
+
+    # -- dead letters, deletes, counts -------------------------------------------------------------
+
+    def _dead_letter(self, rejected: list[Rejected], result: TickResult) -> None:
+        """Move rejected messages to the dead-letter queue with their reason and original body; delete
+        from the main queue only the ones the dead-letter queue accepted."""
+        for start in range(0, len(rejected), SQS_MAX_BATCH):
+            chunk = rejected[start : start + SQS_MAX_BATCH]
+            entries = [
+                {
+                    "Id": str(index),
+                    # SQS refuses an empty body; the reason says it was empty.
+                    "MessageBody": item.body or "(empty body)",
+                    "MessageAttributes": {
+                        "reason": {"DataType": "String", "StringValue": item.reason[:MAX_ATTRIBUTE_CHARS]},
+                        "source_message_id": {"DataType": "String", "StringValue": item.message_id},
+                    },
+                }
+                for index, item in enumerate(chunk)
+            ]
+            try:
+                response = self.client.send_message_batch(
+                    QueueUrl=self.dead_letter_queue_url, Entries=entries
+                )
+            except Exception as error:
+                result.errors.append(f"dead-letter send failed: {error}")
+                continue
+            sent = {int(entry["Id"]) for entry in response.get("Successful", [])}
+            for failure in response.get("Failed", []):
+                message_id = chunk[int(failure["Id"])].message_id
+                result.errors.append(f"dead-letter send failed for {message_id}: {failure}")
+            moved = [chunk[index] for index in sorted(sent)]
+            _, failures = self._delete([item.receipt_handle for item in moved])
+            result.errors.extend(failures)
+            result.dead_letters.extend(DeadLetter(item.message_id, item.reason) for item in moved)
+
+    def _delete(self, receipt_handles: list[str]) -> tuple[int, list[str]]:
+        deleted, failures = 0, []
+        for start in range(0, len(receipt_handles), SQS_MAX_BATCH):
+            chunk = receipt_handles[start : start + SQS_MAX_BATCH]
+            entries = [{"Id": str(index), "ReceiptHandle": handle} for index, handle in enumerate(chunk)]
+            try:
+                response = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except Exception as error:
+                failures.append(f"delete failed: {error}")
+                continue
+            deleted += len(response.get("Successful", []))
+            failures.extend(f"delete failed: {failure}" for failure in response.get("Failed", []))
+        return deleted, failures
+
+    def queue_counts(self, result: TickResult | None = None) -> dict[str, int]:
+        names = {
+            "ApproximateNumberOfMessages": "queued",
+            "ApproximateNumberOfMessagesNotVisible": "in_flight",
+            "ApproximateNumberOfMessagesDelayed": "delayed",
+        }
+        counts: dict[str, int] = {}
+        for prefix, url in (("", self.queue_url), ("dead_letter_", self.dead_letter_queue_url)):
+            try:
+                attributes = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=list(names))
+            except Exception as error:
+                if result is not None:
+                    result.errors.append(f"queue attributes failed: {error}")
+                continue
+            for name, label in names.items():
+                counts[prefix + label] = int(attributes["Attributes"].get(name, 0))
+        return counts

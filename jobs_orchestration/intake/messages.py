@@ -1,0 +1,218 @@
+"""The job messages the platform's services put on the queue, parsed from their exact JSON.
+
+Each body is an object with one key, the job's type name, wrapping the job's camelCase fields
+(see the design's messages.md). Unknown fields are kept (for the record); a missing or ill-typed field
+is an error naming the field and the value it had.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+MAX_VALUE_IN_REASON = 200
+"""How much of an offending value a rejection reason quotes."""
+
+
+class MessageRejected(ValueError):
+    """A message body that can never become a job: it goes to the dead-letter queue with `reason`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Fields(BaseModel):
+    # strict: the producers send JSON numbers and booleans, so "42" for an id is a producer bug to
+    # surface, not to paper over.
+    model_config = ConfigDict(extra="allow", alias_generator=to_camel, populate_by_name=True, strict=True)
+
+    @property
+    def unknown_fields(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class _Job(_Fields):
+    type_name: ClassVar[str]
+    job_family: ClassVar[str]
+
+    id: str = Field(description="The producer's job id (a UUID)")
+
+    @property
+    def organization_key(self) -> str:
+        organization_id = getattr(self, "organization_id", None)
+        return "all" if organization_id is None else str(organization_id)
+
+    def business_ids(self) -> list[str]:
+        """The ids that say what the job acts on, in a fixed order."""
+        raise NotImplementedError
+
+    @property
+    def idempotency_key(self) -> str:
+        """Same job type, same targets and same producer job id: the same piece of work. A redelivered
+        or re-sent message yields the same key; a new request from the producer (new id) does not."""
+        return ":".join([self.type_name, *self.business_ids(), f"id={self.id}"])
+
+    @property
+    def short_key(self) -> str:
+        """A fixed-length digest of the idempotency key, for cursors and tags."""
+        return hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:24]
+
+
+class DeletePackageJob(_Job):
+    type_name: ClassVar[str] = "DeletePackageJob"
+    job_family: ClassVar[str] = "deletion"
+
+    package_id: int
+    organization_id: int
+    user_id: str
+    trace_id: str
+
+    def business_ids(self) -> list[str]:
+        return [f"org={self.organization_id}", f"package={self.package_id}"]
+
+
+class DeleteDatasetJob(_Job):
+    type_name: ClassVar[str] = "DeleteDatasetJob"
+    job_family: ClassVar[str] = "deletion"
+
+    dataset_id: int
+    organization_id: int
+    user_id: str
+    trace_id: str
+
+    def business_ids(self) -> list[str]:
+        return [f"org={self.organization_id}", f"dataset={self.dataset_id}"]
+
+
+class CachePopulationJob(_Job):
+    """A storage totals refresh for one organization, or for all of them when `organizationId` is
+    absent or null."""
+
+    type_name: ClassVar[str] = "CachePopulationJob"
+    job_family: ClassVar[str] = "storage"
+
+    dry_run: bool
+    organization_id: int | None = None
+    delete_redis_data: bool | None = Field(default=None, description="A cache of the old system; ignored")
+
+    def business_ids(self) -> list[str]:
+        return [f"org={self.organization_key}", f"dry_run={str(self.dry_run).lower()}"]
+
+
+class ChangelogEvent(_Fields):
+    event_type: str
+    event_detail: dict[str, Any]
+    timestamp: str | None = Field(default=None, description="ISO zoned timestamp; absent means now")
+
+
+class DatasetChangelogEventJob(_Job):
+    type_name: ClassVar[str] = "DatasetChangelogEventJob"
+    job_family: ClassVar[str] = "changelog"
+
+    organization_id: int
+    dataset_id: int
+    user_id: str
+    trace_id: str
+    events: list[ChangelogEvent] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_event_form(cls, data: Any) -> Any:
+        """The older producers send one event as top-level `eventType` + `eventDetail`."""
+        if not isinstance(data, dict) or data.get("events") is not None:
+            return data
+        has_type, has_detail = "eventType" in data, "eventDetail" in data
+        if has_type != has_detail:
+            missing = "eventDetail" if has_type else "eventType"
+            raise ValueError(f"{missing} is missing: the single-event form needs eventType and eventDetail")
+        if not has_type:
+            return {key: value for key, value in data.items() if key != "events"}
+        single = {"eventType": data["eventType"], "eventDetail": data["eventDetail"]}
+        if "timestamp" in data:
+            single["timestamp"] = data["timestamp"]
+        rest = {
+            key: value for key, value in data.items() if key not in ("eventType", "eventDetail", "timestamp")
+        }
+        return {**rest, "events": [single]}
+
+    @model_validator(mode="after")
+    def _validate_events(self) -> DatasetChangelogEventJob:
+        for index, event in enumerate(self.events):
+            try:
+                validate_changelog_event(event)
+            except ValueError as error:
+                raise ValueError(f"events[{index}] ({event.event_type}): {error}") from None
+        return self
+
+    def business_ids(self) -> list[str]:
+        return [f"org={self.organization_id}", f"dataset={self.dataset_id}"]
+
+
+CHANGELOG_EVENTS_MODULE = "jobs_orchestration.changelog.events"
+
+JobMessage = DeletePackageJob | DeleteDatasetJob | CachePopulationJob | DatasetChangelogEventJob
+
+JOB_TYPES: dict[str, type[_Job]] = {
+    model.type_name: model
+    for model in (DeletePackageJob, DeleteDatasetJob, CachePopulationJob, DatasetChangelogEventJob)
+}
+
+
+def validate_changelog_event(event: ChangelogEvent) -> None:
+    """The one place a changelog event's type, detail and timestamp are checked before a run is asked
+    for. The changelog domain owns the event catalogue; without it, only the structure is checked."""
+    try:
+        from jobs_orchestration.changelog import events as catalogue
+    except ModuleNotFoundError as missing:
+        if missing.name not in (CHANGELOG_EVENTS_MODULE, CHANGELOG_EVENTS_MODULE.rpartition(".")[0]):
+            raise  # the catalogue exists but is broken: say so rather than skip validation
+        return
+    catalogue.validate_event(event.event_type, event.event_detail)
+    if event.timestamp is not None:
+        catalogue.parse_event_timestamp(event.timestamp)
+
+
+def parse_job_message(body: str) -> JobMessage:
+    """Parse one queue message body, or raise `MessageRejected` saying what is wrong."""
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, TypeError) as error:
+        raise MessageRejected(f"body is not JSON: {error}") from None
+    if not isinstance(document, dict) or len(document) != 1:
+        raise MessageRejected(
+            f"body must be an object with exactly one key, the job type name; got {_quote(document)}"
+        )
+    ((type_name, fields),) = document.items()
+    model = JOB_TYPES.get(type_name)
+    if model is None:
+        raise MessageRejected(f"unknown job type {type_name!r}; known: {', '.join(sorted(JOB_TYPES))}")
+    if not isinstance(fields, dict):
+        raise MessageRejected(f"{type_name}: the fields must be a JSON object; got {_quote(fields)}")
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        raise MessageRejected(f"{type_name}: {_describe(error)}") from None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for detail in error.errors(include_url=False):
+        field = ".".join(str(part) for part in detail["loc"]) or "(message)"
+        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "missing":
+            problems.append(f"field {field} is missing")
+        elif detail["loc"]:
+            problems.append(f"field {field}: {message} (value {_quote(detail.get('input'))})")
+        else:
+            problems.append(message)
+    return "; ".join(problems)
+
+
+def _quote(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= MAX_VALUE_IN_REASON else text[:MAX_VALUE_IN_REASON] + "..."

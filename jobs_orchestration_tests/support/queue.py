@@ -1,0 +1,18 @@
+"""Putting messages on the moto queue and reading its counts."""
+
+from __future__ import annotations
+
+from jobs_orchestration.devstack.aws import LocalAws
+
+
+def send(aws: LocalAws, *bodies: str) -> None:
+    sqs = aws.client("sqs")
+    for start in range(0, len(bodies), 10):
+        entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + 10])]
+        assert not sqs.send_message_batch(QueueUrl=aws.queue_url, Entries=entries).get("Failed")
+
+
+def counts(aws: LocalAws, url: str) -> tuple[int, int]:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return int(attributes[names[0]]), int(attributes[names[1]])
