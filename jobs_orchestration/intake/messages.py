@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, ClassVar
+import re
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 MAX_VALUE_IN_REASON = 200
 """How much of an offending value a rejection reason quotes."""
+
+MAX_NESTING = 32
+"""The deepest a message's JSON may nest (the deepest real event detail is four levels)."""
+
+RowId = Annotated[int, Field(gt=0, le=2**63 - 1)]
+"""A database id: the tables use positive bigint serials, so zero, negatives and anything wider than
+bigint can name no row and would only fail later, inside a run."""
 
 
 class MessageRejected(ValueError):
@@ -40,7 +48,7 @@ class _Job(_Fields):
     type_name: ClassVar[str]
     job_family: ClassVar[str]
 
-    id: str = Field(description="The producer's job id (a UUID)")
+    id: str = Field(min_length=1, description="The producer's job id (a UUID)")
 
     @property
     def organization_key(self) -> str:
@@ -67,8 +75,8 @@ class DeletePackageJob(_Job):
     type_name: ClassVar[str] = "DeletePackageJob"
     job_family: ClassVar[str] = "deletion"
 
-    package_id: int
-    organization_id: int
+    package_id: RowId
+    organization_id: RowId
     user_id: str
     trace_id: str
 
@@ -80,8 +88,8 @@ class DeleteDatasetJob(_Job):
     type_name: ClassVar[str] = "DeleteDatasetJob"
     job_family: ClassVar[str] = "deletion"
 
-    dataset_id: int
-    organization_id: int
+    dataset_id: RowId
+    organization_id: RowId
     user_id: str
     trace_id: str
 
@@ -97,7 +105,7 @@ class CachePopulationJob(_Job):
     job_family: ClassVar[str] = "storage"
 
     dry_run: bool
-    organization_id: int | None = None
+    organization_id: RowId | None = None
     delete_redis_data: bool | None = Field(default=None, description="A cache of the old system; ignored")
 
     def business_ids(self) -> list[str]:
@@ -114,8 +122,8 @@ class DatasetChangelogEventJob(_Job):
     type_name: ClassVar[str] = "DatasetChangelogEventJob"
     job_family: ClassVar[str] = "changelog"
 
-    organization_id: int
-    dataset_id: int
+    organization_id: RowId
+    dataset_id: RowId
     user_id: str
     trace_id: str
     events: list[ChangelogEvent] = Field(default_factory=list)
@@ -183,6 +191,11 @@ def parse_job_message(body: str) -> JobMessage:
         document = json.loads(body)
     except (json.JSONDecodeError, TypeError) as error:
         raise MessageRejected(f"body is not JSON: {error}") from None
+    except RecursionError:
+        raise MessageRejected(f"body is nested deeper than {MAX_NESTING} levels") from None
+    # Before anything quotes the document: quoting recurses.
+    if (problem := _unstorable_text(document)) is not None:
+        raise MessageRejected(problem)
     if not isinstance(document, dict) or len(document) != 1:
         raise MessageRejected(
             f"body must be an object with exactly one key, the job type name; got {_quote(document)}"
@@ -197,6 +210,33 @@ def parse_job_message(body: str) -> JobMessage:
         return model.model_validate(fields)
     except ValidationError as error:
         raise MessageRejected(f"{type_name}: {_describe(error)}") from None
+
+
+_UNSTORABLE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable_text(document: Any) -> str | None:
+    """JSON escapes can carry a NUL or half of a surrogate pair: neither can be stored in PostgreSQL
+    text or jsonb, nor encoded as UTF-8, so such a message would only fail later, inside a run. Deep
+    nesting is refused too: no job message needs it, and it would exhaust the stack of whatever
+    walks the document next. Walked without recursion for that reason."""
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return f"{path or 'body'} is nested deeper than {MAX_NESTING} levels"
+        if isinstance(value, str):
+            if (found := _UNSTORABLE_CHARACTER.search(value)) is not None:
+                char = found.group()
+                what = "a NUL character" if char == "\x00" else f"a lone surrogate \\u{ord(char):04x}"
+                return f"{path or 'body'} contains {what} at position {found.start()}: {_quote(value)}"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((key, f"key {key!r}" + (f" in {path}" if path else ""), depth + 1))
+                stack.append((item, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
+    return None
 
 
 def _describe(error: ValidationError) -> str:

@@ -18,10 +18,10 @@ def batching(batch_size: int = 10) -> QueueIntake:
 
 def test_batches_group_by_type_and_deletions_by_organization() -> None:
     jobs = received(
-        *[m.delete_package(i, 7) for i in range(25)],
-        *[m.delete_package(i, 8) for i in range(3)],
-        *[m.delete_dataset(i, 7) for i in range(3)],
-        *[m.changelog(i, organization_id=i % 3) for i in range(12)],
+        *[m.delete_package(i, 7) for i in range(1, 25 + 1)],
+        *[m.delete_package(i, 8) for i in range(1, 3 + 1)],
+        *[m.delete_dataset(i, 7) for i in range(1, 3 + 1)],
+        *[m.changelog(i, organization_id=1 + i % 3) for i in range(1, 12 + 1)],
     )
     batches = batching().batches(jobs)
     shape = sorted(
@@ -39,7 +39,7 @@ def test_batches_group_by_type_and_deletions_by_organization() -> None:
 
 
 def test_batch_size_one_gives_one_run_per_message() -> None:
-    jobs = received(*[m.delete_package(i, 7) for i in range(5)], m.changelog(), m.cache_population())
+    jobs = received(*[m.delete_package(i, 7) for i in range(1, 6)], m.changelog(), m.cache_population())
     assert [len(b.members) for b in batching(1).batches(jobs)] == [1] * 7
 
 
@@ -54,7 +54,7 @@ def test_storage_refreshes_of_one_organization_collapse_into_one_run() -> None:
 
 
 def test_batch_run_key_depends_on_members_not_their_order() -> None:
-    jobs = received(*[m.delete_package(i, 7, id=f"job-{i}") for i in range(4)])
+    jobs = received(*[m.delete_package(i, 7, id=f"job-{i}") for i in range(1, 5)])
     shuffled = jobs[:]
     random.Random(3).shuffle(shuffled)
     assert JobBatch("DeletePackageJob", jobs).run_key == JobBatch("DeletePackageJob", shuffled).run_key

@@ -146,8 +146,8 @@ def test_malformed_messages_go_to_the_dead_letter_queue_and_valid_ones_route(loc
         m.changelog(dataset_id=None),
         '{"DeletePackageJob": {"packageId": 1',
     ]
-    valid = [m.delete_package(i, 7 + i % 2) for i in range(15)] + [
-        m.changelog(i, events=[m.UPDATE_NAME]) for i in range(15)
+    valid = [m.delete_package(i, 7 + i % 2) for i in range(1, 16)] + [
+        m.changelog(i, events=[m.UPDATE_NAME]) for i in range(1, 16)
     ]
     bodies = [b for pair in zip(valid[:20], malformed, strict=True) for b in pair] + valid[20:]
     send(local_aws, *bodies)
@@ -179,7 +179,7 @@ def test_malformed_messages_go_to_the_dead_letter_queue_and_valid_ones_route(loc
 def test_a_tick_over_a_large_backlog_stops_at_its_count_bound(local_aws, tick) -> None:
     # moto's SQS scans the whole queue on every call, so a few hundred messages already make a backlog
     # that takes many receives to drain.
-    send(local_aws, *[m.delete_package(i, 7) for i in range(300)])
+    send(local_aws, *[m.delete_package(i, 7) for i in range(1, 301)])
     result = tick(limits=IntakeLimits(max_messages=120, wait_time_seconds=0))
     assert result.asset_events[0].metadata["received"] == dg.IntMetadataValue(120)
     requested = [r.run_config["ops"]["delete_packages"]["config"]["requests"] for r in result.run_requests]
@@ -188,7 +188,7 @@ def test_a_tick_over_a_large_backlog_stops_at_its_count_bound(local_aws, tick) -
 
 
 def test_a_tick_stops_receiving_at_its_time_bound(local_aws) -> None:
-    send(local_aws, *[m.changelog(i) for i in range(100)])
+    send(local_aws, *[m.changelog(i) for i in range(1, 101)])
     client = local_aws.client("sqs")
     receive = client.receive_message
 
