@@ -193,9 +193,9 @@ def run_cleanup(
 def count_candidates(connection: Connection, cutoff: dt.datetime) -> tuple[int, int]:
     """How many rows (and bytes) a run would delete without limits."""
     row = connection.execute(
-        sa.select(
-            sa.func.count(), sa.func.coalesce(sa.func.sum(snapshot_files.c.size_bytes), 0)
-        ).where(sa.or_(sa.and_(is_unmarked(), is_expired(cutoff)), is_awaiting_purge()))
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(snapshot_files.c.size_bytes), 0)).where(
+            sa.or_(sa.and_(is_unmarked(), is_expired(cutoff)), is_awaiting_purge())
+        )
     ).one()
     return int(row[0]), int(row[1])
 
@@ -293,9 +293,9 @@ def storage_savings(
 ) -> tuple[int, int]:
     """Files and bytes the cleanup freed in the last `days` days, read from the tombstones."""
     row = connection.execute(
-        sa.select(
-            sa.func.count(), sa.func.coalesce(sa.func.sum(snapshot_files.c.size_bytes), 0)
-        ).where(snapshot_files.c.purged_at >= now - dt.timedelta(days=days))
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(snapshot_files.c.size_bytes), 0)).where(
+            snapshot_files.c.purged_at >= now - dt.timedelta(days=days)
+        )
     ).one()
     return int(row[0]), int(row[1])
 

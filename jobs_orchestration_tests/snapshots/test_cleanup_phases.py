@@ -51,7 +51,9 @@ def seed(email_parser_db, store, count, prefix="s", created_at=OLD):
     return file_ids
 
 
-def test_failed_file_deletes_are_retried_next_run_and_nothing_is_deleted_twice(email_parser_db, snapshot_root):
+def test_failed_file_deletes_are_retried_next_run_and_nothing_is_deleted_twice(
+    email_parser_db, snapshot_root
+):
     store = FlakyStore(snapshot_root)
     file_ids = seed(email_parser_db, store, 25)
     failing = {f"{file_id}.pdf" for file_id in file_ids[3:6]}
@@ -114,7 +116,9 @@ def test_dry_run_changes_nothing(email_parser_db, snapshot_root):
     with email_parser_db.begin() as connection:
         before = snapshot_state(connection)
 
-    report = run_cleanup(email_parser_db.engine, store, CleanupOptions(dry_run=True, max_deletions=1), now=NOW)
+    report = run_cleanup(
+        email_parser_db.engine, store, CleanupOptions(dry_run=True, max_deletions=1), now=NOW
+    )
     assert (report.candidates, report.candidate_bytes, report.deleted_count) == (12, 1200, 0)
     with email_parser_db.begin() as connection:
         assert snapshot_state(connection) == before
@@ -165,7 +169,9 @@ def test_one_cleanup_at_a_time(email_parser_db, snapshot_root):
     store = FlakyStore(snapshot_root)
     seed(email_parser_db, store, 3)
     with email_parser_db.engine.connect() as other_run:
-        assert other_run.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY}).scalar()
+        assert other_run.execute(
+            sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY}
+        ).scalar()
         with pytest.raises(CleanupAlreadyRunning):
             run_cleanup(email_parser_db.engine, store, CleanupOptions(), now=NOW)
         other_run.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
@@ -199,7 +205,9 @@ def test_a_mark_on_a_snapshot_referenced_since_is_taken_off_by_the_purge(email_p
     run_cleanup(email_parser_db.engine, store, CleanupOptions(), now=NOW)
     with email_parser_db.begin() as connection:  # an attachment made without the attach function
         connection.execute(
-            sa.text("INSERT INTO order_attachments (order_id, file_id, created_at) VALUES (:o, 's0000', now())"),
+            sa.text(
+                "INSERT INTO order_attachments (order_id, file_id, created_at) VALUES (:o, 's0000', now())"
+            ),
             {"o": add_order(connection)},
         )
     store.failing.clear()

@@ -35,19 +35,39 @@ def seed_edge_cases(connection, store):
     week = dt.timedelta(days=7)
     oslo = ZoneInfo("Europe/Oslo")
     add_snapshots(connection, store, ["exactly-7-days"], created_at=NOW - week)
-    add_snapshots(connection, store, ["a-microsecond-older"], created_at=NOW - week - dt.timedelta(microseconds=1))
+    add_snapshots(
+        connection, store, ["a-microsecond-older"], created_at=NOW - week - dt.timedelta(microseconds=1)
+    )
     add_snapshots(connection, store, ["old"], created_at=NOW - dt.timedelta(days=30))
     add_snapshots(connection, store, ["fresh"], created_at=NOW - dt.timedelta(days=1))
-    add_snapshots(connection, store, ["old-attachment-type"], created_at=NOW - dt.timedelta(days=400),
-                  snapshot_type=SnapshotType.ORDER_ATTACHMENT)
+    add_snapshots(
+        connection,
+        store,
+        ["old-attachment-type"],
+        created_at=NOW - dt.timedelta(days=400),
+        snapshot_type=SnapshotType.ORDER_ATTACHMENT,
+    )
     add_snapshots(connection, store, ["referenced-once-of-several"], created_at=NOW - dt.timedelta(days=30))
-    add_snapshots(connection, store, ["referenced-attachment-type"], created_at=NOW - dt.timedelta(days=30),
-                  snapshot_type=SnapshotType.ORDER_ATTACHMENT)
+    add_snapshots(
+        connection,
+        store,
+        ["referenced-attachment-type"],
+        created_at=NOW - dt.timedelta(days=30),
+        snapshot_type=SnapshotType.ORDER_ATTACHMENT,
+    )
     # Created 7 days and 30 minutes before NOW, written in Oslo's local time (UTC+1 in November).
-    add_snapshots(connection, store, ["oslo-local-time-expired"],
-                  created_at=(NOW - week - dt.timedelta(minutes=30)).astimezone(oslo))
-    add_snapshots(connection, store, ["oslo-local-time-kept"],
-                  created_at=(NOW - week + dt.timedelta(minutes=30)).astimezone(oslo))
+    add_snapshots(
+        connection,
+        store,
+        ["oslo-local-time-expired"],
+        created_at=(NOW - week - dt.timedelta(minutes=30)).astimezone(oslo),
+    )
+    add_snapshots(
+        connection,
+        store,
+        ["oslo-local-time-kept"],
+        created_at=(NOW - week + dt.timedelta(minutes=30)).astimezone(oslo),
+    )
     first, second, third = add_order(connection), add_order(connection), add_order(connection)
     add_attachment_row(connection, first, "some-other-file")
     add_attachment_row(connection, second, "referenced-once-of-several")

@@ -44,15 +44,17 @@ _order_numbers = itertools.count(1)
 
 def add_order(connection: Connection) -> int:
     return connection.execute(
-        sa.insert(orders).values(reference=f"PO-{next(_order_numbers)}", created_at=NOW).returning(
-            orders.c.id
-        )
+        sa.insert(orders)
+        .values(reference=f"PO-{next(_order_numbers)}", created_at=NOW)
+        .returning(orders.c.id)
     ).scalar_one()
 
 
 def add_attachment_row(connection: Connection, order_id: int, file_id: str) -> None:
     """An attachment written straight into the table (as rows already there before the cleanup)."""
-    connection.execute(sa.insert(order_attachments).values(order_id=order_id, file_id=file_id, created_at=NOW))
+    connection.execute(
+        sa.insert(order_attachments).values(order_id=order_id, file_id=file_id, created_at=NOW)
+    )
 
 
 def snapshot_state(connection: Connection) -> dict[str, tuple]:
