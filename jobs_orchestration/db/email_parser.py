@@ -59,7 +59,12 @@ class SnapshotFile(EmailParserBase):
             sqlite_where=sa.text("deleted_at IS NOT NULL AND purged_at IS NULL"),
         ),
         # "Storage freed over the last 30 days" reads tombstones by purge time.
-        sa.Index("ix_snapshot_files_purged_at", "purged_at"),
+        sa.Index(
+            "ix_snapshot_files_purged_at",
+            "purged_at",
+            postgresql_where=sa.text("purged_at IS NOT NULL"),
+            sqlite_where=sa.text("purged_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -24,6 +24,9 @@ Row locks are held only while one batch's files are deleted, so an attach waits 
 A mark can still land on a row referenced a moment earlier (the mark's snapshot predates the attach's
 commit); the purge's re-check catches it and takes the mark off again (`unmarked` in the report).
 
+Batches are purged on `delete_workers` threads while the main thread marks the next ones, so the
+database work and the file deletes overlap; ids are disjoint, so the batches never wait on each other.
+
 Only one cleanup runs at a time (a PostgreSQL advisory lock, besides Dagster's run tag limit), and a
 run stops after `max_batches` batches or `time_budget_seconds`, so a large backlog goes over nights.
 """
@@ -33,14 +36,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import math
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 from jobs_orchestration.snapshots.retention import (
@@ -53,7 +57,7 @@ from jobs_orchestration.snapshots.retention import (
     retention_cutoff,
     snapshot_files,
 )
-from jobs_orchestration.snapshots.store import DeleteOutcome, SnapshotStore
+from jobs_orchestration.snapshots.store import SnapshotStore
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,8 @@ class CleanupOptions:
     max_deletions: int = 100_000
     max_batches: int = 1000
     time_budget_seconds: float = 3600.0
-    delete_workers: int = 8
+    delete_workers: int = 4
+    """Batches purged in parallel, each on a database connection of its own (at most 8)."""
 
     def __post_init__(self) -> None:
         for name in ("retention_days", "batch_size", "max_batches", "delete_workers"):
@@ -90,6 +95,10 @@ class CleanupOptions:
             raise ValueError(f"max_deletions={self.max_deletions!r} must be a whole number")
         if self.max_deletions < 0:
             raise ValueError(f"max_deletions={self.max_deletions!r} must not be negative")
+        if self.delete_workers > 8:
+            raise ValueError(
+                f"delete_workers={self.delete_workers!r} must be at most 8 (database connections)"
+            )
         if not self.time_budget_seconds > 0:
             raise ValueError(f"time_budget_seconds={self.time_budget_seconds!r} must be more than 0")
 
@@ -120,11 +129,14 @@ class CleanupReport:
     """"max_batches" or "time_budget" when the run ended before the backlog did."""
     duration_seconds: float = 0.0
 
-    def add_errors(self, errors: dict[str, str], file_ids: dict[str, str]) -> None:
-        self.error_count += len(errors)
-        for key, message in errors.items():
+    def add(self, batch: BatchResult) -> None:
+        self.deleted_count += batch.deleted_count
+        self.bytes_freed += batch.bytes_freed
+        self.unmarked += batch.unmarked
+        self.error_count += len(batch.errors)
+        for name, message in batch.errors.items():
             if len(self.errors) < MAX_ERROR_DETAILS:
-                self.errors.append(f"{file_ids.get(key, '?')} ({key}): {message}")
+                self.errors.append(f"{name}: {message}")
 
 
 def run_cleanup(
@@ -165,25 +177,39 @@ def run_cleanup(
                 report.stopped_by = "time_budget"
             return report.stopped_by is None
 
-        with ThreadPoolExecutor(options.delete_workers, thread_name_prefix="snapshot-delete") as pool:
-            # Rows an earlier run marked but could not purge go first, so failures are never forgotten.
-            after = 0
-            while may_continue():
-                with engine.connect() as connection:
-                    ids = awaiting_purge_ids(connection, after, options.batch_size)
-                if not ids:
-                    break
-                purge_batch(engine, store, ids, now, pool, options.delete_workers, report)
-                after = ids[-1]
-            after = 0
-            while may_continue():
-                with engine.begin() as connection:
-                    ids = mark_batch(connection, report.cutoff, now, after, options.batch_size)
-                if not ids:
-                    break
-                report.marked += len(ids)
-                purge_batch(engine, store, ids, now, pool, options.delete_workers, report)
-                after = ids[-1]
+        # Batches are purged on worker threads, each in its own transaction, while the main thread
+        # marks the next ones; at most `delete_workers` batches are in flight, so memory stays bounded.
+        in_flight: deque[Future[BatchResult]] = deque()
+
+        def submit(ids: list[int]) -> None:
+            in_flight.append(pool.submit(purge_batch, engine, store, ids, now))
+            report.batches += 1
+            while len(in_flight) >= options.delete_workers:
+                report.add(in_flight.popleft().result())
+
+        with ThreadPoolExecutor(options.delete_workers, thread_name_prefix="snapshot-purge") as pool:
+            try:
+                # Rows an earlier run marked but could not purge go first, so failures are never lost.
+                after = 0
+                while may_continue():
+                    with engine.connect() as connection:
+                        ids = awaiting_purge_ids(connection, after, options.batch_size)
+                    if not ids:
+                        break
+                    submit(ids)
+                    after = ids[-1]
+                after = 0
+                while may_continue():
+                    with engine.begin() as connection:
+                        ids = mark_batch(connection, report.cutoff, now, after, options.batch_size)
+                    if not ids:
+                        break
+                    report.marked += len(ids)
+                    submit(ids)
+                    after = ids[-1]
+            finally:
+                while in_flight:
+                    report.add(in_flight.popleft().result())
     report.duration_seconds = monotonic() - started
     for message in report.errors:
         log.warning("snapshot file not deleted, will retry next run: %s", message)
@@ -214,36 +240,49 @@ def awaiting_purge_ids(connection: Connection, after: int, limit: int) -> list[i
 def mark_batch(
     connection: Connection, cutoff: dt.datetime, now: dt.datetime, after: int, limit: int
 ) -> list[int]:
-    """Mark the next `limit` expired rows with id > `after`; returns their ids in order."""
-    picked = (
-        sa.select(snapshot_files.c.id)
-        .where(snapshot_files.c.id > after, is_unmarked(), is_expired(cutoff))
-        .order_by(snapshot_files.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    """Mark the next `limit` expired rows with id > `after`; returns their ids in order.
+
+    Two statements in the caller's transaction: the rows are picked and locked, then updated by
+    primary key (`IN (SELECT ...)` would let PostgreSQL hash-join the whole table on every batch)."""
+    ids = list(
+        connection.execute(
+            sa.select(snapshot_files.c.id)
+            .where(snapshot_files.c.id > after, is_unmarked(), is_expired(cutoff))
+            .order_by(snapshot_files.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
     )
-    marked = connection.execute(
-        sa.update(snapshot_files)
-        .where(snapshot_files.c.id.in_(picked.scalar_subquery()))
-        .values(deleted_at=now)
-        .returning(snapshot_files.c.id)
-    ).scalars()
-    return sorted(marked)
+    if ids:
+        connection.execute(sa.update(snapshot_files).where(among(connection, ids)).values(deleted_at=now))
+    return ids
 
 
-def purge_batch(
-    engine: Engine,
-    store: SnapshotStore,
-    ids: Sequence[int],
-    now: dt.datetime,
-    pool: ThreadPoolExecutor,
-    workers: int,
-    report: CleanupReport,
-) -> None:
+def among(connection: Connection, ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """`id` is one of `ids`: one array parameter on PostgreSQL (an index lookup per id, one short
+    statement), an IN list elsewhere."""
+    if connection.dialect.name == "postgresql":
+        return snapshot_files.c.id == sa.any_(
+            sa.bindparam("batch_ids", list(ids), type_=postgresql.ARRAY(sa.BigInteger))
+        )
+    return snapshot_files.c.id.in_(list(ids))
+
+
+@dataclass
+class BatchResult:
+    deleted_count: int = 0
+    bytes_freed: int = 0
+    unmarked: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    """file id (storage key): message"""
+
+
+def purge_batch(engine: Engine, store: SnapshotStore, ids: Sequence[int], now: dt.datetime) -> BatchResult:
     """Delete the files of marked rows `ids` and record them purged (see the module's docstring)."""
+    result = BatchResult()
     with engine.begin() as connection:
-        batch = snapshot_files.c.id.in_(ids)
-        report.unmarked += connection.execute(
+        batch = among(connection, ids)
+        result.unmarked = connection.execute(
             sa.update(snapshot_files)
             .where(batch, is_awaiting_purge(), is_referenced())
             .values(deleted_at=None)
@@ -260,8 +299,8 @@ def purge_batch(
             )
         ).all()
         if not locked:
-            return
-        outcome = delete_in_parallel(store, [row.storage_key for row in locked], pool, workers)
+            return result
+        outcome = store.delete_many([row.storage_key for row in locked])
         if outcome.errors:
             failed = [row for row in locked if row.storage_key in outcome.errors]
             connection.execute(
@@ -270,22 +309,13 @@ def purge_batch(
                 .values(purged_at=None, purge_error=sa.bindparam("error")),
                 [{"row_id": row.id, "error": outcome.errors[row.storage_key][:2000]} for row in failed],
             )
-    report.batches += 1
-    freed = [row for row in locked if row.storage_key not in outcome.errors]
-    report.deleted_count += len(freed)
-    report.bytes_freed += sum(row.size_bytes for row in freed)
-    report.add_errors(outcome.errors, {row.storage_key: row.file_id for row in locked})
-
-
-def delete_in_parallel(
-    store: SnapshotStore, keys: list[str], pool: ThreadPoolExecutor, workers: int
-) -> DeleteOutcome:
-    """Split the keys over the pool's workers; each share goes to the store's own bulk delete."""
-    share = max(1, math.ceil(len(keys) / workers))
-    outcome = DeleteOutcome()
-    for part in pool.map(store.delete_many, [keys[i : i + share] for i in range(0, len(keys), share)]):
-        outcome.merge(part)
-    return outcome
+    for row in locked:
+        if row.storage_key in outcome.errors:
+            result.errors[f"{row.file_id} ({row.storage_key})"] = outcome.errors[row.storage_key]
+        else:
+            result.deleted_count += 1
+            result.bytes_freed += row.size_bytes
+    return result
 
 
 def storage_savings(

@@ -122,15 +122,33 @@ class LocalFolderStore(SnapshotStore):
         return self.path_for(key).is_file()
 
     def delete_many(self, keys: Sequence[str]) -> DeleteOutcome:
+        # Unlinking removes a symlink itself, never its target, so only the folder a file is in must
+        # resolve inside the root. Folders repeat across keys: each is resolved once per call.
         outcome = DeleteOutcome()
+        safe_folders: dict[str, str | UnsafeStorageKey] = {}
         for key in keys:
             try:
-                self.path_for(key).unlink(missing_ok=True)
+                validate_key(key)
+                folder, _, name = key.rpartition("/")
+                resolved = safe_folders.get(folder)
+                if resolved is None:
+                    resolved = safe_folders[folder] = self._resolved_folder(key, folder)
+                if isinstance(resolved, UnsafeStorageKey):
+                    raise resolved
+                os.unlink(os.path.join(resolved, name))
+            except FileNotFoundError:
+                outcome.deleted.append(key)
             except (OSError, UnsafeStorageKey) as error:
                 outcome.errors[key] = str(error)
             else:
                 outcome.deleted.append(key)
         return outcome
+
+    def _resolved_folder(self, key: str, folder: str) -> str | UnsafeStorageKey:
+        resolved = self.root.joinpath(*folder.split("/")).resolve() if folder else self.root
+        if not resolved.is_relative_to(self.root):
+            return UnsafeStorageKey(f"storage key {key!r} resolves outside the store root")
+        return str(resolved)
 
     def iter_keys(self) -> Iterator[str]:
         for path in self.root.rglob("*"):

@@ -26,7 +26,7 @@ class SnapshotCleanupConfig(dg.Config):
     time_budget_seconds: float = Field(
         default=3600.0, description="Start no new batch after this many seconds"
     )
-    delete_workers: int = Field(default=8, description="File deletes running in parallel")
+    delete_workers: int = Field(default=4, description="Batches whose files are deleted in parallel (1 to 8)")
     retention_days: int | None = Field(
         default=None,
         description=f"Days a parse-session snapshot is kept; default {settings.SNAPSHOT_RETENTION_DAYS} "

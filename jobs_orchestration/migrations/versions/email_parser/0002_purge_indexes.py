@@ -16,6 +16,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 AWAITING_PURGE = sa.text("deleted_at IS NOT NULL AND purged_at IS NULL")
+PURGED = sa.text("purged_at IS NOT NULL")
 
 
 def upgrade() -> None:
@@ -28,7 +29,15 @@ def upgrade() -> None:
         postgresql_where=AWAITING_PURGE,
         sqlite_where=AWAITING_PURGE,
     )
-    op.create_index("ix_snapshot_files_purged_at", "snapshot_files", ["purged_at"], unique=False)
+    # Partial, so marking a row (which leaves purged_at NULL) does not add an entry to it.
+    op.create_index(
+        "ix_snapshot_files_purged_at",
+        "snapshot_files",
+        ["purged_at"],
+        unique=False,
+        postgresql_where=PURGED,
+        sqlite_where=PURGED,
+    )
 
 
 def downgrade() -> None:
