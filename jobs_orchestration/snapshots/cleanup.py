@@ -259,12 +259,16 @@ def mark_batch(
 
 
 def among(connection: Connection, ids: Sequence[int]) -> sa.ColumnElement[bool]:
-    """`id` is one of `ids`: one array parameter on PostgreSQL (an index lookup per id, one short
-    statement), an IN list elsewhere."""
+    """`id` is one of `ids`. On PostgreSQL the ids travel as one array, joined through unnest(): a
+    primary-key lookup per id whatever the planner's statistics say (with `id = ANY(array)` it may
+    scan another index and test every row against the whole array)."""
     if connection.dialect.name == "postgresql":
-        return snapshot_files.c.id == sa.any_(
-            sa.bindparam("batch_ids", list(ids), type_=postgresql.ARRAY(sa.BigInteger))
+        batch = (
+            sa.func.unnest(sa.bindparam("batch_ids", list(ids), type_=postgresql.ARRAY(sa.BigInteger)))
+            .table_valued("id")
+            .render_derived(name="batch")
         )
+        return snapshot_files.c.id == batch.c.id
     return snapshot_files.c.id.in_(list(ids))
 
 
