@@ -4,16 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test venv benchmarks clean
+.PHONY: dev test venv benchmarks clean azurite
 
 dev: $(STAMP)
 	$(BIN)/jobs-orchestration dev
 
-test: $(STAMP)
+test: $(STAMP) azurite
 	scripts/ensure-postgres.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 venv: $(STAMP)
+
+# Azurite (Azure Storage's emulator, from npm) for the Azure Blob snapshot store's tests.
+AZURITE := .tools/node_modules/.bin/azurite-blob
+azurite: $(AZURITE)
+
+$(AZURITE):
+	npm install --prefix .tools --no-audit --no-fund azurite@3
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,4 +29,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .local .dagster_home .pytest_cache
+	rm -rf $(VENV) .local .dagster_home .pytest_cache .tools

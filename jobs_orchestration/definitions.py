@@ -6,6 +6,7 @@ from jobs_orchestration.defs import resources
 from jobs_orchestration.defs.changelog import definitions as changelog
 from jobs_orchestration.defs.deletion import definitions as deletion
 from jobs_orchestration.defs.intake import definitions as intake
+from jobs_orchestration.defs.snapshots import definitions as snapshots
 from jobs_orchestration.defs.storage import definitions as storage
 
 defs = dg.Definitions.merge(
@@ -13,5 +14,6 @@ defs = dg.Definitions.merge(
     changelog.defs,
     deletion.defs,
     intake.defs,
+    snapshots.defs,
     storage.defs,
 )

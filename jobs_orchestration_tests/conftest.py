@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from jobs_orchestration.db.schema import all_metadata
 from jobs_orchestration.db.migrate import upgrade
+from jobs_orchestration.db.schema import all_metadata
 from jobs_orchestration.devstack.aws import (
     LOCAL_CREDENTIALS,
     LocalAws,
@@ -21,6 +21,7 @@ from jobs_orchestration.devstack.aws import (
     start_moto_server,
 )
 from jobs_orchestration.resources import EmailParserDatabase, PlatformDatabase
+from jobs_orchestration_tests.support.azurite import AzuriteUnavailable, running_azurite
 from jobs_orchestration_tests.support.postgres import PostgresUnavailable, temporary_database
 
 
@@ -84,6 +85,17 @@ def local_aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> LocalAws:
     for name, value in aws.environment().items():
         monkeypatch.setenv(name, value)
     return aws
+
+
+@pytest.fixture(scope="session")
+def azurite_connection_string(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite's blob service on 127.0.0.1 and a free port, for the whole session. Never skipped: a
+    missing emulator fails the tests that need it, naming the command that installs it."""
+    try:
+        with running_azurite(tmp_path_factory.mktemp("azurite")) as connection_string:
+            yield connection_string
+    except AzuriteUnavailable as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture

@@ -1,13 +1,16 @@
 import os
+import uuid
 
 import pytest
 
 from jobs_orchestration.resources import SnapshotStoreResource
 from jobs_orchestration.snapshots.store import (
+    AzureBlobSnapshotStore,
     LocalFolderStore,
     S3SnapshotStore,
     SnapshotNotFound,
     UnsafeStorageKey,
+    azure_container_client,
     open_snapshot_store,
 )
 
@@ -23,11 +26,21 @@ ESCAPING_KEYS = [
 ]
 
 
-@pytest.fixture(params=["folder", "s3"])
-def store(request, tmp_path, local_aws):
+def new_azure_container(connection_string: str):
+    container = azure_container_client(connection_string, f"snapshots-{uuid.uuid4().hex[:12]}")
+    container.create_container()
+    return container
+
+
+@pytest.fixture(params=["folder", "s3", "azure"])
+def store(request, tmp_path):
     if request.param == "folder":
         return LocalFolderStore(tmp_path / "root")
-    return S3SnapshotStore(local_aws.client("s3"), "email-parser-snapshots", "snapshots/v1")
+    if request.param == "s3":
+        local_aws = request.getfixturevalue("local_aws")
+        return S3SnapshotStore(local_aws.client("s3"), "email-parser-snapshots", "snapshots/v1")
+    connection_string = request.getfixturevalue("azurite_connection_string")
+    return AzureBlobSnapshotStore(new_azure_container(connection_string), "snapshots/v1")
 
 
 def test_write_read_delete(store):
@@ -114,3 +127,56 @@ def test_store_is_chosen_by_url(tmp_path, local_aws):
     assert store.get("x.pdf") == b"x"
     with pytest.raises(ValueError, match="unsupported scheme 'ftp'"):
         open_snapshot_store("ftp://host/path")
+
+
+def test_azure_bulk_delete_goes_in_batches_of_256_with_per_blob_results(azurite_connection_string):
+    container = new_azure_container(azurite_connection_string)
+    batches = []
+    original = container.delete_blobs
+
+    def counting_delete_blobs(*names, **kwargs):
+        batches.append(len(names))
+        return original(*names, **kwargs)
+
+    container.delete_blobs = counting_delete_blobs
+    store = AzureBlobSnapshotStore(container, "p")
+    stored = [f"bulk/{i}.png" for i in range(300)]
+    for key in stored[:3]:
+        store.put(key, b"x")
+    outcome = store.delete_many(stored + ["../escape.png"])
+    assert batches == [256, 44]
+    assert sorted(outcome.deleted) == sorted(stored)  # never-stored blobs count as deleted
+    assert list(outcome.errors) == ["../escape.png"]
+    assert list(store.iter_keys()) == []
+
+
+def test_azure_per_blob_errors_are_reported(azurite_connection_string):
+    container = new_azure_container(azurite_connection_string)
+    store = AzureBlobSnapshotStore(container)
+    store.put("a.pdf", b"a")
+    store.put("leased.pdf", b"b")
+    # A blob under an active lease cannot be deleted without the lease id: a real per-blob failure.
+    container.get_blob_client("leased.pdf").acquire_lease(lease_duration=-1)
+
+    outcome = store.delete_many(["a.pdf", "leased.pdf"])
+    assert outcome.deleted == ["a.pdf"]
+    assert list(outcome.errors) == ["leased.pdf"] and "412" in outcome.errors["leased.pdf"]
+    assert store.exists("leased.pdf") and not store.exists("a.pdf")
+
+
+def test_azure_store_is_chosen_by_url(azurite_connection_string, monkeypatch):
+    container = new_azure_container(azurite_connection_string)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite_connection_string)
+    store = SnapshotStoreResource(url=f"azure://{container.container_name}/snaps").get_store()
+    assert isinstance(store, AzureBlobSnapshotStore) and store.prefix == "snaps"
+    store.put("x.pdf", b"x")
+    assert store.get("x.pdf") == b"x"
+    assert [blob.name for blob in container.list_blobs()] == ["snaps/x.pdf"]
+
+
+def test_azure_store_without_a_connection_string_is_refused_without_leaking(monkeypatch):
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    with pytest.raises(ValueError, match="needs AZURE_STORAGE_CONNECTION_STRING"):
+        open_snapshot_store("azure://snapshots/p")
+    with pytest.raises(ValueError, match="must name a container"):
+        open_snapshot_store("azure:///p")

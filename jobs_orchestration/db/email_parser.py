@@ -51,6 +51,20 @@ class SnapshotFile(EmailParserBase):
     __table_args__ = (
         sa.Index("ix_snapshot_files_type_created_at", "snapshot_type", "created_at"),
         sa.Index("ix_snapshot_files_deleted_at", "deleted_at"),
+        # The snapshot cleanup retries these first; partial, so it stays as small as the backlog.
+        sa.Index(
+            "ix_snapshot_files_awaiting_purge",
+            "id",
+            postgresql_where=sa.text("deleted_at IS NOT NULL AND purged_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NOT NULL AND purged_at IS NULL"),
+        ),
+        # "Storage freed over the last 30 days" reads tombstones by purge time.
+        sa.Index(
+            "ix_snapshot_files_purged_at",
+            "purged_at",
+            postgresql_where=sa.text("purged_at IS NOT NULL"),
+            sqlite_where=sa.text("purged_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

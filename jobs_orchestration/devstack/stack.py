@@ -24,7 +24,6 @@ from jobs_orchestration.devstack.seed import SeedSizes, http_object_writer, seed
 from jobs_orchestration.snapshots.store import LocalFolderStore
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TIMEZONE = "UTC"
 STOP_GRACE_SECONDS = 15
 
 
@@ -92,7 +91,6 @@ class LocalStack:
             "JOBS_DATABASE_URL": database_url,
             "SNAPSHOT_STORAGE_URL": snapshot_root.resolve().as_uri(),
             "SNAPSHOT_RETENTION_DAYS": os.environ.get("SNAPSHOT_RETENTION_DAYS", "7"),
-            "SNAPSHOT_CLEANUP_TIMEZONE": os.environ.get("SNAPSHOT_CLEANUP_TIMEZONE", DEFAULT_TIMEZONE),
             "DAGSTER_HOME": str(self.dagster_home.resolve()),
             **self.extra_environment,
         }

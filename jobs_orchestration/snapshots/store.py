@@ -1,7 +1,9 @@
 """Snapshot storage behind one small interface, chosen by a URL.
 
-`file:///var/snapshots` stores under a local folder, `s3://bucket/prefix` in an S3 bucket. A key is
-always relative to the store's root; one that would escape it is refused before any I/O.
+`file:///var/snapshots` stores under a local folder, `s3://bucket/prefix` in an S3 bucket,
+`azure://container/prefix` in an Azure Blob container (the account comes from the connection string in
+AZURE_STORAGE_CONNECTION_STRING, read when the store is opened and never logged). A key is always
+relative to the store's root; one that would escape it is refused before any I/O.
 """
 
 from __future__ import annotations
@@ -14,21 +16,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-# Re-exported: the bulk S3 delete lives in a neutral module every job shares.
-from jobs_orchestration.aws_s3 import S3_DELETE_BATCH, DeleteOutcome, delete_s3_keys
+from jobs_orchestration import settings
 
-__all__ = [
-    "S3_DELETE_BATCH",
-    "DeleteOutcome",
-    "LocalFolderStore",
-    "S3SnapshotStore",
-    "SnapshotNotFound",
-    "SnapshotStore",
-    "UnsafeStorageKey",
-    "delete_s3_keys",
-    "open_snapshot_store",
-    "validate_key",
-]
+# Re-exported: the bulk S3 delete lives in a neutral module every job shares.
+from jobs_orchestration.aws_s3 import DeleteOutcome, delete_s3_keys
+
+AZURE_DELETE_BATCH = 256
+"""The most blobs one Azure Blob batch request takes."""
 
 
 class UnsafeStorageKey(ValueError):
@@ -115,15 +109,33 @@ class LocalFolderStore(SnapshotStore):
         return self.path_for(key).is_file()
 
     def delete_many(self, keys: Sequence[str]) -> DeleteOutcome:
+        # Unlinking removes a symlink itself, never its target, so only the folder a file is in must
+        # resolve inside the root. Folders repeat across keys: each is resolved once per call.
         outcome = DeleteOutcome()
+        safe_folders: dict[str, str | UnsafeStorageKey] = {}
         for key in keys:
             try:
-                self.path_for(key).unlink(missing_ok=True)
+                validate_key(key)
+                folder, _, name = key.rpartition("/")
+                resolved = safe_folders.get(folder)
+                if resolved is None:
+                    resolved = safe_folders[folder] = self._resolved_folder(key, folder)
+                if isinstance(resolved, UnsafeStorageKey):
+                    raise resolved
+                os.unlink(os.path.join(resolved, name))
+            except FileNotFoundError:
+                outcome.deleted.append(key)
             except (OSError, UnsafeStorageKey) as error:
                 outcome.errors[key] = str(error)
             else:
                 outcome.deleted.append(key)
         return outcome
+
+    def _resolved_folder(self, key: str, folder: str) -> str | UnsafeStorageKey:
+        resolved = self.root.joinpath(*folder.split("/")).resolve() if folder else self.root
+        if not resolved.is_relative_to(self.root):
+            return UnsafeStorageKey(f"storage key {key!r} resolves outside the store root")
+        return str(resolved)
 
     def iter_keys(self) -> Iterator[str]:
         for path in self.root.rglob("*"):
@@ -182,8 +194,87 @@ class S3SnapshotStore(SnapshotStore):
                 yield item["Key"][len(prefix) :]
 
 
-def open_snapshot_store(url: str, *, s3_client_factory: Callable[[], Any] | None = None) -> SnapshotStore:
-    """The store a SNAPSHOT_STORAGE_URL names: file:///path or s3://bucket/prefix."""
+class AzureBlobSnapshotStore(SnapshotStore):
+    """Snapshots as block blobs in one container, under an optional prefix."""
+
+    def __init__(self, container_client: Any, prefix: str = "") -> None:
+        self.container = container_client
+        self.prefix = prefix.strip("/")
+        name = container_client.container_name
+        self.url = f"azure://{name}/{self.prefix}" if self.prefix else f"azure://{name}"
+
+    def blob_name(self, key: str) -> str:
+        validate_key(key)
+        return posixpath.join(self.prefix, key) if self.prefix else key
+
+    def put(self, key: str, data: bytes) -> None:
+        self.container.upload_blob(self.blob_name(key), data, overwrite=True)
+
+    def get(self, key: str) -> bytes:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return self.container.download_blob(self.blob_name(key)).readall()
+        except ResourceNotFoundError as error:
+            raise SnapshotNotFound(key) from error
+
+    def exists(self, key: str) -> bool:
+        return self.container.get_blob_client(self.blob_name(key)).exists()
+
+    def delete_many(self, keys: Sequence[str]) -> DeleteOutcome:
+        outcome = DeleteOutcome()
+        by_blob_name: dict[str, str] = {}
+        for key in keys:
+            try:
+                by_blob_name[self.blob_name(key)] = key
+            except UnsafeStorageKey as error:
+                outcome.errors[key] = str(error)
+        names = list(by_blob_name)
+        for start in range(0, len(names), AZURE_DELETE_BATCH):
+            batch = names[start : start + AZURE_DELETE_BATCH]
+            outcome.merge(self._delete_batch(batch, rename=by_blob_name.__getitem__))
+        return outcome
+
+    def _delete_batch(self, names: list[str], *, rename: Callable[[str], str]) -> DeleteOutcome:
+        """One batch request; the sub-responses come back in request order, one per blob."""
+        outcome = DeleteOutcome()
+        try:
+            responses = list(self.container.delete_blobs(*names, raise_on_any_failure=False))
+        except Exception as error:  # the whole request failed: every blob in it is still there
+            message = f"{type(error).__name__}: {error}"
+            outcome.errors.update({rename(name): message for name in names})
+            return outcome
+        for name, response in zip(names, responses, strict=True):
+            # 202 is deleted; 404 means it was already gone, which is what the caller wants.
+            if response.status_code in (200, 202, 404):
+                outcome.deleted.append(rename(name))
+            else:
+                code = response.headers.get("x-ms-error-code") or response.reason
+                outcome.errors[rename(name)] = f"{response.status_code} {code}"
+        return outcome
+
+    def iter_keys(self) -> Iterator[str]:
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        for name in self.container.list_blob_names(name_starts_with=prefix or None):
+            yield name[len(prefix) :]
+
+
+def azure_container_client(connection_string: str, container: str) -> Any:
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(connection_string)
+    return service.get_container_client(container)
+
+
+def open_snapshot_store(
+    url: str,
+    *,
+    s3_client_factory: Callable[[], Any] | None = None,
+    azure_connection_string: str | None = None,
+) -> SnapshotStore:
+    """The store a SNAPSHOT_STORAGE_URL names: file:///path, s3://bucket/prefix or
+    azure://container/prefix. An Azure store takes its connection string from the argument, else from
+    AZURE_STORAGE_CONNECTION_STRING; the string holds the account key, so it never enters a message."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
         if parsed.netloc not in ("", "localhost"):
@@ -197,7 +288,20 @@ def open_snapshot_store(url: str, *, s3_client_factory: Callable[[], Any] | None
         if s3_client_factory is None:
             raise ValueError("an s3:// snapshot store needs an S3 client")
         return S3SnapshotStore(s3_client_factory(), parsed.netloc, parsed.path)
+    if parsed.scheme == "azure":
+        if not parsed.netloc:
+            raise ValueError(
+                f"SNAPSHOT_STORAGE_URL {url!r}: an azure URL must name a container (azure://container/prefix)"
+            )
+        connection_string = azure_connection_string or os.environ.get(
+            settings.AZURE_STORAGE_CONNECTION_STRING
+        )
+        if not connection_string:
+            raise ValueError(
+                f"SNAPSHOT_STORAGE_URL {url!r} needs {settings.AZURE_STORAGE_CONNECTION_STRING} to be set"
+            )
+        return AzureBlobSnapshotStore(azure_container_client(connection_string, parsed.netloc), parsed.path)
     raise ValueError(
         f"SNAPSHOT_STORAGE_URL {url!r} has an unsupported scheme {parsed.scheme!r}; "
-        "expected file:///path or s3://bucket/prefix"
+        "expected file:///path, s3://bucket/prefix or azure://container/prefix"
     )

@@ -1,0 +1,356 @@
+"""The nightly snapshot cleanup: mark expired rows, delete their stored files, record them purged.
+
+Two phases per batch, each batch bounded:
+1. Mark: one set-based statement marks up to `batch_size` expired, unreferenced, unmarked rows
+   (`deleted_at = now`) and commits. Rows are picked in id order (keyset), `FOR UPDATE SKIP LOCKED`,
+   so a row an attachment is being made to right now is simply left for a later run.
+2. Purge: in one transaction, the batch's rows are re-checked and locked (`UPDATE ... SET purged_at`
+   with the rule in its WHERE, RETURNING what passed), their files are deleted, the rows whose file
+   delete failed get `purged_at` back to NULL and a `purge_error`, and the transaction commits. So
+   `purged_at` is only ever committed for a file that is gone. A crash in between rolls back: the rows
+   stay marked and the next run retries them first (deleting an already missing file is success).
+
+Race safety with `attach_snapshot_to_order` on PostgreSQL (READ COMMITTED). The attach locks the
+snapshot row (SELECT ... FOR UPDATE), refuses if `purged_at` is set, and otherwise writes the row with
+`deleted_at = NULL` before inserting the attachment, all in one transaction. The purge's UPDATE locks
+the same row before any file is touched, so exactly one of them goes first:
+- attach first: the purge's UPDATE waits for the lock, then PostgreSQL re-evaluates its WHERE on the
+  committed row version, which is no longer marked, so the row is skipped and its file kept. An attach
+  committed before the purge statement began is seen directly (not marked, and referenced).
+- purge first: the attach waits until the purge commits. If the file was deleted it sees `purged_at`
+  and fails clearly (the reference was never made); if the delete failed, the row is still unpurged,
+  the attach clears the mark, and the file stays.
+Row locks are held only while one batch's files are deleted, so an attach waits at most that long.
+A mark can still land on a row referenced a moment earlier (the mark's snapshot predates the attach's
+commit); the purge's re-check catches it and takes the mark off again (`unmarked` in the report).
+
+Batches are purged on `delete_workers` threads while the main thread marks the next ones, so the
+database work and the file deletes overlap; ids are disjoint, so the batches never wait on each other.
+
+Only one cleanup runs at a time (a PostgreSQL advisory lock, besides Dagster's run tag limit), and a
+run stops after `max_batches` batches or `time_budget_seconds`, so a large backlog goes over nights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Engine
+
+from jobs_orchestration.snapshots.retention import (
+    DEFAULT_RETENTION_DAYS,
+    is_awaiting_purge,
+    is_expired,
+    is_referenced,
+    is_still_purgeable,
+    is_unmarked,
+    retention_cutoff,
+    snapshot_files,
+)
+from jobs_orchestration.snapshots.store import SnapshotStore
+
+log = logging.getLogger(__name__)
+
+ADVISORY_LOCK_KEY = 0x736E6170_636C6E  # "snapclean": one cleanup per database
+MAX_ERROR_DETAILS = 100
+"""Errors kept with their text in a report; the count is always complete."""
+SAVINGS_WINDOW_DAYS = 30
+
+
+class CleanupAlreadyRunning(RuntimeError):
+    pass
+
+
+class TooManyDeletions(RuntimeError):
+    """The run would delete more than `max_deletions`; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class CleanupOptions:
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    batch_size: int = 1000
+    dry_run: bool = False
+    max_deletions: int = 100_000
+    max_batches: int = 1000
+    time_budget_seconds: float = 3600.0
+    delete_workers: int = 4
+    """Batches purged in parallel, each on a database connection of its own (at most 8)."""
+
+    def __post_init__(self) -> None:
+        for name in ("retention_days", "batch_size", "max_batches", "delete_workers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a whole number, at least 1")
+        if isinstance(self.max_deletions, bool) or not isinstance(self.max_deletions, int):
+            raise ValueError(f"max_deletions={self.max_deletions!r} must be a whole number")
+        if self.max_deletions < 0:
+            raise ValueError(f"max_deletions={self.max_deletions!r} must not be negative")
+        if self.delete_workers > 8:
+            raise ValueError(
+                f"delete_workers={self.delete_workers!r} must be at most 8 (database connections)"
+            )
+        if not self.time_budget_seconds > 0:
+            raise ValueError(f"time_budget_seconds={self.time_budget_seconds!r} must be more than 0")
+
+    @property
+    def most_rows_per_run(self) -> int:
+        return self.batch_size * self.max_batches
+
+
+@dataclass
+class CleanupReport:
+    started_at: dt.datetime
+    cutoff: dt.datetime
+    dry_run: bool
+    candidates: int = 0
+    """Rows this run found to delete: expired and unmarked, plus marked ones awaiting their file delete."""
+    candidate_bytes: int = 0
+    planned: int = 0
+    """Candidates this run may work on at most (`max_batches * batch_size`)."""
+    marked: int = 0
+    deleted_count: int = 0
+    bytes_freed: int = 0
+    unmarked: int = 0
+    """Marked rows that gained a reference before their file was deleted: kept, mark removed."""
+    error_count: int = 0
+    errors: list[str] = field(default_factory=list)
+    batches: int = 0
+    stopped_by: str | None = None
+    """"max_batches" or "time_budget" when the run ended before the backlog did."""
+    duration_seconds: float = 0.0
+
+    def add(self, batch: BatchResult) -> None:
+        self.deleted_count += batch.deleted_count
+        self.bytes_freed += batch.bytes_freed
+        self.unmarked += batch.unmarked
+        self.error_count += len(batch.errors)
+        for name, message in batch.errors.items():
+            if len(self.errors) < MAX_ERROR_DETAILS:
+                self.errors.append(f"{name}: {message}")
+
+
+def run_cleanup(
+    engine: Engine,
+    store: SnapshotStore,
+    options: CleanupOptions,
+    *,
+    now: dt.datetime | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> CleanupReport:
+    """One cleanup run. Raises CleanupAlreadyRunning or TooManyDeletions before changing anything;
+    file delete failures do not raise: they are counted in the report and retried next run."""
+    started = monotonic()
+    now = now or dt.datetime.now(dt.UTC)
+    report = CleanupReport(
+        started_at=now, cutoff=retention_cutoff(now, options.retention_days), dry_run=options.dry_run
+    )
+    with _exclusive_run(engine):
+        with engine.connect() as connection:
+            report.candidates, report.candidate_bytes = count_candidates(connection, report.cutoff)
+        report.planned = min(report.candidates, options.most_rows_per_run)
+        if options.dry_run:
+            report.duration_seconds = monotonic() - started
+            return report
+        if report.planned > options.max_deletions:
+            raise TooManyDeletions(
+                f"the snapshot cleanup would delete {report.planned} files (of {report.candidates} "
+                f"candidates older than {report.cutoff.isoformat()}), more than max_deletions="
+                f"{options.max_deletions}; nothing was changed. Check the clock and the order "
+                "attachments table; if the number is right, run again with a higher max_deletions."
+            )
+        deadline = started + options.time_budget_seconds
+
+        def may_continue() -> bool:
+            if report.batches >= options.max_batches:
+                report.stopped_by = "max_batches"
+            elif monotonic() >= deadline:
+                report.stopped_by = "time_budget"
+            return report.stopped_by is None
+
+        # Batches are purged on worker threads, each in its own transaction, while the main thread
+        # marks the next ones; at most `delete_workers` batches are in flight, so memory stays bounded.
+        in_flight: deque[Future[BatchResult]] = deque()
+
+        def submit(ids: list[int]) -> None:
+            in_flight.append(pool.submit(purge_batch, engine, store, ids, now))
+            report.batches += 1
+            while len(in_flight) >= options.delete_workers:
+                report.add(in_flight.popleft().result())
+
+        with ThreadPoolExecutor(options.delete_workers, thread_name_prefix="snapshot-purge") as pool:
+            try:
+                # Rows an earlier run marked but could not purge go first, so failures are never lost.
+                after = 0
+                while may_continue():
+                    with engine.connect() as connection:
+                        ids = awaiting_purge_ids(connection, after, options.batch_size)
+                    if not ids:
+                        break
+                    submit(ids)
+                    after = ids[-1]
+                after = 0
+                while may_continue():
+                    with engine.begin() as connection:
+                        ids = mark_batch(connection, report.cutoff, now, after, options.batch_size)
+                    if not ids:
+                        break
+                    report.marked += len(ids)
+                    submit(ids)
+                    after = ids[-1]
+            finally:
+                while in_flight:
+                    report.add(in_flight.popleft().result())
+    report.duration_seconds = monotonic() - started
+    for message in report.errors:
+        log.warning("snapshot file not deleted, will retry next run: %s", message)
+    return report
+
+
+def count_candidates(connection: Connection, cutoff: dt.datetime) -> tuple[int, int]:
+    """How many rows (and bytes) a run would delete without limits."""
+    row = connection.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(snapshot_files.c.size_bytes), 0)).where(
+            sa.or_(sa.and_(is_unmarked(), is_expired(cutoff)), is_awaiting_purge())
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def awaiting_purge_ids(connection: Connection, after: int, limit: int) -> list[int]:
+    return list(
+        connection.execute(
+            sa.select(snapshot_files.c.id)
+            .where(is_awaiting_purge(), snapshot_files.c.id > after)
+            .order_by(snapshot_files.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def mark_batch(
+    connection: Connection, cutoff: dt.datetime, now: dt.datetime, after: int, limit: int
+) -> list[int]:
+    """Mark the next `limit` expired rows with id > `after`; returns their ids in order.
+
+    Two statements in the caller's transaction: the rows are picked and locked, then updated by
+    primary key (`IN (SELECT ...)` would let PostgreSQL hash-join the whole table on every batch)."""
+    ids = list(
+        connection.execute(
+            sa.select(snapshot_files.c.id)
+            .where(snapshot_files.c.id > after, is_unmarked(), is_expired(cutoff))
+            .order_by(snapshot_files.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if ids:
+        connection.execute(sa.update(snapshot_files).where(among(connection, ids)).values(deleted_at=now))
+    return ids
+
+
+def among(connection: Connection, ids: Sequence[int]) -> sa.ColumnElement[bool]:
+    """`id` is one of `ids`. On PostgreSQL the ids travel as one array, joined through unnest(): a
+    primary-key lookup per id whatever the planner's statistics say (with `id = ANY(array)` it may
+    scan another index and test every row against the whole array)."""
+    if connection.dialect.name == "postgresql":
+        batch = (
+            sa.func.unnest(sa.bindparam("batch_ids", list(ids), type_=postgresql.ARRAY(sa.BigInteger)))
+            .table_valued("id")
+            .render_derived(name="batch")
+        )
+        return snapshot_files.c.id == batch.c.id
+    return snapshot_files.c.id.in_(list(ids))
+
+
+@dataclass
+class BatchResult:
+    deleted_count: int = 0
+    bytes_freed: int = 0
+    unmarked: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    """file id (storage key): message"""
+
+
+def purge_batch(engine: Engine, store: SnapshotStore, ids: Sequence[int], now: dt.datetime) -> BatchResult:
+    """Delete the files of marked rows `ids` and record them purged (see the module's docstring)."""
+    result = BatchResult()
+    with engine.begin() as connection:
+        batch = among(connection, ids)
+        result.unmarked = connection.execute(
+            sa.update(snapshot_files)
+            .where(batch, is_awaiting_purge(), is_referenced())
+            .values(deleted_at=None)
+        ).rowcount
+        locked = connection.execute(
+            sa.update(snapshot_files)
+            .where(batch, is_still_purgeable())
+            .values(purged_at=now, purge_error=None)
+            .returning(
+                snapshot_files.c.id,
+                snapshot_files.c.file_id,
+                snapshot_files.c.storage_key,
+                snapshot_files.c.size_bytes,
+            )
+        ).all()
+        if not locked:
+            return result
+        outcome = store.delete_many([row.storage_key for row in locked])
+        if outcome.errors:
+            failed = [row for row in locked if row.storage_key in outcome.errors]
+            connection.execute(
+                sa.update(snapshot_files)
+                .where(snapshot_files.c.id == sa.bindparam("row_id"))
+                .values(purged_at=None, purge_error=sa.bindparam("error")),
+                [{"row_id": row.id, "error": outcome.errors[row.storage_key][:2000]} for row in failed],
+            )
+    for row in locked:
+        if row.storage_key in outcome.errors:
+            result.errors[f"{row.file_id} ({row.storage_key})"] = outcome.errors[row.storage_key]
+        else:
+            result.deleted_count += 1
+            result.bytes_freed += row.size_bytes
+    return result
+
+
+def storage_savings(
+    connection: Connection, now: dt.datetime, days: int = SAVINGS_WINDOW_DAYS
+) -> tuple[int, int]:
+    """Files and bytes the cleanup freed in the last `days` days, read from the tombstones."""
+    row = connection.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(snapshot_files.c.size_bytes), 0)).where(
+            snapshot_files.c.purged_at >= now - dt.timedelta(days=days)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+@contextlib.contextmanager
+def _exclusive_run(engine: Engine) -> Iterator[None]:
+    """Hold a session-level PostgreSQL advisory lock for the run on a connection of its own."""
+    if engine.dialect.name != "postgresql":
+        yield  # SQLite serves one local developer; Dagster's run tag limit still applies.
+        return
+    with engine.connect() as connection:
+        acquired = connection.execute(
+            sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}
+        ).scalar_one()
+        connection.commit()
+        if not acquired:
+            raise CleanupAlreadyRunning(
+                "another snapshot cleanup holds the lock on this database; this run changed nothing"
+            )
+        try:
+            yield
+        finally:
+            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            connection.commit()
