@@ -2,8 +2,8 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
-from dagster._core.instance.config import dagster_instance_config_schema
 from dagster._config import process_config
+from dagster._core.instance.config import dagster_instance_config_schema
 
 from jobs_orchestration.definitions import defs
 

@@ -1,8 +1,8 @@
 import pytest
 import sqlalchemy as sa
 
-from jobs_orchestration.db.schema import email_parser_metadata, platform_metadata
 from jobs_orchestration.db.migrate import downgrade, upgrade
+from jobs_orchestration.db.schema import email_parser_metadata, platform_metadata
 from jobs_orchestration_tests.support.postgres import temporary_database
 
 PLATFORM_TABLES = set(platform_metadata.tables)

@@ -225,10 +225,9 @@ def test_rows_another_publisher_holds_are_skipped_not_published_twice(
     result = record(seeded_db, message(job_id="job-held"), message(job_id="job-free"))
     held, free = result.event_ids
 
-    with seeded_db.engine.connect() as other_publisher:
-        with other_publisher.begin():
-            other_publisher.execute(sa.select(Event.id).where(Event.event_id == held).with_for_update())
-            report = publish(seeded_db, sns_client, local_aws.topic_arn)
+    with seeded_db.engine.connect() as other_publisher, other_publisher.begin():
+        other_publisher.execute(sa.select(Event.id).where(Event.event_id == held).with_for_update())
+        report = publish(seeded_db, sns_client, local_aws.topic_arn)
     assert (report.published, report.failed) == (1, 0)
     assert [delivery.attributes["eventId"] for delivery in subscriber.drain()] == [free]
 
