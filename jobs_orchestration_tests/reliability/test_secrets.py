@@ -173,6 +173,21 @@ REVIEWED_INTERPOLATIONS = {
     "devstack/seed.py": {"table"},
     # Literal lists of the project's own enum constants (storage_totals.rules.sql_list).
     "defs/storage/checks.py": {"sql_list(UNCOUNTED_DATASET_STATES)"},
+    # SQL fragments defined as constants in the same module, and the same constant state lists.
+    "storage_totals/queries.py": {
+        "BATCH_PACKAGES",
+        "DATASET_SIZES",
+        "ORGANIZATION_SIZES",
+        "PACKAGE_SIZES",
+        "_COUNTED_SOURCE_FILES_OF_P",
+        "dataset_sizes",
+        "package_sizes",
+        "sql_list(BLOCKED_PACKAGE_STATES)",
+        "sql_list(UNCACHED_PACKAGE_STATES)",
+        "sql_list(UNCOUNTED_DATASET_STATES)",
+    },
+    # Temporary table names and FROM clauses, all constants of storage_totals.queries.
+    "storage_totals/refresh.py": {"from_clause", "table"},
 }
 
 
