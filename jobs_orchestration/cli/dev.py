@@ -17,19 +17,28 @@ from jobs_orchestration.devstack.stack import LocalStack
     help="Platform and Email Parser database; a SQLite file under .local/ by default.",
 )
 @click.option("--no-seed", is_flag=True, help="Do not add demo data.")
-@click.option("--reset", is_flag=True, help="Start from an empty local database and Dagster instance.")
+@click.option("--reset", is_flag=True, help="Also forget the local Dagster instance (run history).")
 def dev(port: int, database_url: str | None, no_seed: bool, reset: bool) -> None:
     """Run the whole system locally: local AWS, database, demo data, Dagster UI and daemon."""
     stack = LocalStack(database_url=database_url, ui_port=port, seed=None if no_seed else SeedSizes())
     if reset:
         _remove_local_state(stack)
-    elif not no_seed and (stack.workdir / "jobs.db").exists() and database_url is None:
-        stack.seed = None  # the demo data is already in the local database
+    elif database_url is None:
+        # The local AWS lives in memory, so the local database starts afresh with it: rows kept from
+        # an earlier start would point at objects that no longer exist. Run history is kept.
+        _remove_local_data(stack)
     with stack:
         click.echo(f"\nDagster UI: {stack.ui_url}")
         click.echo(f"Environment for other shells: source {stack.workdir / 'env'}")
         click.echo("Ctrl-C stops everything.\n")
         stack.run_forever()
+
+
+def _remove_local_data(stack: LocalStack) -> None:
+    import shutil
+
+    (stack.workdir / "jobs.db").unlink(missing_ok=True)
+    shutil.rmtree(stack.workdir / "snapshots", ignore_errors=True)
 
 
 def _remove_local_state(stack: LocalStack) -> None:
