@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from jobs_orchestration.db.bulk import bulk_insert  # noqa: E402
 from jobs_orchestration.db.migrate import upgrade  # noqa: E402
 from jobs_orchestration.db.platform import Dataset, File, Organization, Package  # noqa: E402
+from jobs_orchestration.devstack.seed import PLATFORM_COLUMNS  # noqa: E402
 from jobs_orchestration.storage_totals import DEFAULT_BATCH_SIZE  # noqa: E402
 from jobs_orchestration_tests.support.postgres import temporary_database  # noqa: E402
 
@@ -142,30 +143,19 @@ def seed(url: str, scale: float) -> dict[str, int]:
             bulk_insert(
                 connection,
                 Organization.__table__,
-                ["id", "node_id", "name", "created_at"],
+                PLATFORM_COLUMNS[Organization],
                 rows["organizations"],
             )
             bulk_insert(
                 connection,
                 Dataset.__table__,
-                ["id", "node_id", "organization_id", "name", "state", "created_at", "updated_at"],
+                PLATFORM_COLUMNS[Dataset],
                 rows["datasets"],
             )
             bulk_insert(
                 connection,
                 Package.__table__,
-                [
-                    "id",
-                    "node_id",
-                    "organization_id",
-                    "dataset_id",
-                    "parent_id",
-                    "name",
-                    "package_type",
-                    "state",
-                    "created_at",
-                    "updated_at",
-                ],
+                PLATFORM_COLUMNS[Package],
                 rows["packages"],
             )
             bulk_insert(

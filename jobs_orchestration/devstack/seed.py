@@ -141,7 +141,7 @@ def seed_platform(
     ids = _Ids(connection)
     summary = SeedSummary()
     writing = write_object is not discard_objects
-    rows: dict[Any, list[tuple]] = {model: [] for model in _PLATFORM_COLUMNS}
+    rows: dict[Any, list[tuple]] = {model: [] for model in PLATFORM_COLUMNS}
     tag = uuid.UUID(int=rng.getrandbits(128)).hex[:8]
 
     def body_of(size: int) -> bytes:
@@ -192,10 +192,10 @@ def seed_platform(
             for _ in range(sizes.timeseries_per_dataset):
                 _seed_timeseries(rows, ids, organization_id, dataset_id, tag, now, put)
 
-    for model, columns in _PLATFORM_COLUMNS.items():
+    for model, columns in PLATFORM_COLUMNS.items():
         if rows[model]:
             summary.add(model.__tablename__, bulk_insert(connection, model.__table__, columns, rows[model]))
-    _advance_sequences(connection, list(_PLATFORM_COLUMNS))
+    _advance_sequences(connection, list(PLATFORM_COLUMNS))
     return summary
 
 
@@ -307,7 +307,8 @@ def _seed_timeseries(rows, ids, organization_id, dataset_id, tag, now, put) -> N
     )
 
 
-_PLATFORM_COLUMNS: dict[Any, list[str]] = {
+PLATFORM_COLUMNS: dict[Any, list[str]] = {
+    # Column order of the seeder's rows, shared with other bulk loaders of the same tables.
     User: ["id", "node_id", "email", "first_name", "last_name", "created_at"],
     Organization: ["id", "node_id", "name", "created_at"],
     Dataset: ["id", "node_id", "organization_id", "name", "state", "created_at", "updated_at"],

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from jobs_orchestration.db.bulk import bulk_insert
 from jobs_orchestration.db.platform import Dataset, File, Organization, Package
+from jobs_orchestration.devstack.seed import PLATFORM_COLUMNS
 
 PACKAGE_STATES = [
     "READY",
@@ -125,18 +126,7 @@ def load(engine: Engine, platform: RandomPlatform) -> None:
         bulk_insert(
             connection,
             Package.__table__,
-            [
-                "id",
-                "node_id",
-                "organization_id",
-                "dataset_id",
-                "parent_id",
-                "name",
-                "package_type",
-                "state",
-                "created_at",
-                "updated_at",
-            ],
+            PLATFORM_COLUMNS[Package],
             (
                 (p, f"N:package:{p}", organization_of[d], d, parent, f"p{p}", "PDF", s, CREATED, CREATED)
                 for p, (d, parent, s) in platform.packages.items()
