@@ -4,13 +4,15 @@ Puts changelog messages, then small package deletions, on a moto server through 
 keep the backlog under `--backlog` messages (moto's SQS scans the whole queue on every call, so a deep
 backlog would measure moto). A `dagster-daemon` with a temporary DAGSTER_HOME runs `sqs_jobs_sensor`
 from `--module` (default: `benchmarks.queue_intake_defs`, jobs with the contract names that make the
-per-message AWS calls and no database work), once per batch size. Time runs from the first enqueue to
-the end of the last successful run.
+per-message AWS calls and no database work), once per batch size, with the project's dagster.yaml
+(SQLite storage). The producer starts once the sensor has ticked (the daemon and its code server are
+up), and time runs from the first enqueue to the end of the last successful run. Batch size 1 takes a
+run per message, so it gets the first `--batch1-messages` of the mix (a rate, compared as a rate).
 
 The ceiling is a loop making the same AWS calls per message (receive, delete, publish) against the same
 emulator and backlog, with no Dagster and no database.
 
-    /work/main/.venv/bin/python benchmarks/queue_intake.py --scale 0.05     # quick
+    /work/main/.venv/bin/python benchmarks/queue_intake.py --scale 0.1      # quick
     /work/main/.venv/bin/python benchmarks/queue_intake.py                  # 2,000 + 500 messages
 """
 
@@ -33,19 +35,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
+import yaml  # noqa: E402
 
 from jobs_orchestration.devstack.aws import LocalAws, provision, reset_moto, start_moto_server  # noqa: E402
+from jobs_orchestration.devstack.stack import local_instance_config  # noqa: E402
+from jobs_orchestration.defs.intake.sensor import DEFAULT_INTERVAL_SECONDS  # noqa: E402
+from jobs_orchestration.intake.handoff import IntakeLimits  # noqa: E402
 
-DAGSTER_YAML = """
-run_queue:
-  max_concurrent_runs: {parallelism}
-sensors:
-  use_threads: true
-  num_workers: 2
-  num_submit_workers: 4
-telemetry:
-  enabled: false
-"""
+DEFAULT_BATCH_SIZE = IntakeLimits().batch_size
+JOB_QUEUE = dg.AssetKey("job_queue")
+
+
+def mixed(messages: list[str], count: int) -> list[str]:
+    """`count` messages with the full list's share of each kind."""
+    step = len(messages) / count
+    return [messages[int(index * step)] for index in range(count)]
 
 
 def bodies(changelog: int, deletions: int) -> list[str]:
@@ -147,7 +151,9 @@ def through_dagster(
 ) -> tuple[float, int]:
     """Messages per second through the daemon, and the number of runs it took."""
     with tempfile.TemporaryDirectory(prefix="queue-intake-bench-", ignore_cleanup_errors=True) as home:
-        Path(home, "dagster.yaml").write_text(DAGSTER_YAML.format(parallelism=args.parallelism))
+        config = local_instance_config()
+        config["concurrency"]["runs"]["max_concurrent_runs"] = args.parallelism
+        Path(home, "dagster.yaml").write_text(yaml.safe_dump(config))
         Path(home, "workspace.yaml").write_text(
             f"load_from:\n  - python_module:\n      module_name: {args.module}\n"
             f"      working_directory: {ROOT}\n"
@@ -181,10 +187,14 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
         start_new_session=True,
     )
     try:
-        producer = PacedProducer(aws, messages, args.backlog)
-        producer.start()
         instance = dg.DagsterInstance.from_config(home)
         deadline = time.time() + args.timeout
+        while not instance.fetch_observations(JOB_QUEUE, limit=1).records:
+            if time.time() > deadline or daemon.poll() is not None:
+                raise RuntimeError(f"the sensor never ticked (daemon exit {daemon.poll()}): {_tail(log.name)}")
+            time.sleep(0.5)
+        producer = PacedProducer(aws, messages, args.backlog)
+        producer.start()
         while True:
             records = instance.get_run_records(
                 filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE])
@@ -203,9 +213,41 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
             time.sleep(1)
         last_end = max(r.end_time for r in records if r.end_time)
         assert producer.started_at is not None
+        durations = [r.end_time - r.start_time for r in records if r.end_time and r.start_time]
+        print(
+            f"  batch size {batch_size}: {len(records)} runs, {sum(durations) / len(durations):.1f} s per run "
+            f"(start to end), {last_end - producer.started_at:.1f} s in all",
+            flush=True,
+        )
+        print_ticks(instance, producer.started_at, last_end)
         return finished / (last_end - producer.started_at), len(records)
     finally:
         stop_process_group(daemon)
+
+
+def print_ticks(instance: dg.DagsterInstance, start: float, end: float) -> None:
+    """What the sensor did while the benchmark ran: its ticks' durations and the gaps between them."""
+    states = [s for s in instance.all_instigator_state() if s.name == "sqs_jobs_sensor"]
+    if not states:
+        return
+    ticks = sorted(
+        (
+            t
+            for t in instance.get_ticks(states[0].instigator_origin_id, states[0].selector_id, after=start)
+            if t.end_timestamp and t.timestamp <= end
+        ),
+        key=lambda t: t.timestamp,
+    )
+    if len(ticks) < 2:
+        return
+    durations = [t.end_timestamp - t.timestamp for t in ticks]
+    gaps = [b.timestamp - a.end_timestamp for a, b in zip(ticks, ticks[1:])]
+    print(
+        f"  {len(ticks)} sensor ticks: {sum(durations) / len(durations):.1f} s each (max {max(durations):.1f}), "
+        f"{sum(gaps) / len(gaps):.1f} s idle between (max {max(gaps):.1f}); "
+        f"{sum(len(t.run_ids) for t in ticks)} runs requested",
+        flush=True,
+    )
 
 
 def stop_process_group(process: subprocess.Popen) -> None:
@@ -230,10 +272,19 @@ def main() -> None:
     parser.add_argument(
         "--scale", type=float, default=1.0, help="Fraction of 2,000 changelog + 500 deletions"
     )
-    parser.add_argument("--batch-sizes", default="1,10", help="Comma-separated batch sizes to run")
+    parser.add_argument(
+        "--batch-sizes",
+        default=f"1,{DEFAULT_BATCH_SIZE}",
+        help=f"Comma-separated batch sizes to run (the default size is {DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--batch1-messages", type=int, default=100, help="Messages (of the same mix) for batch size 1"
+    )
     parser.add_argument("--backlog", type=int, default=100, help="Producer keeps the queue under this")
     parser.add_argument("--parallelism", type=int, default=10, help="Runs at once (the old PARALLELISM)")
-    parser.add_argument("--interval", type=int, default=5, help="Sensor minimum interval, seconds")
+    parser.add_argument(
+        "--interval", type=int, default=DEFAULT_INTERVAL_SECONDS, help="Sensor minimum interval, seconds"
+    )
     parser.add_argument("--module", default="benchmarks.queue_intake_defs", help="Code location module")
     parser.add_argument("--timeout", type=float, default=3600, help="Give up on one batch size after this")
     args = parser.parse_args()
@@ -248,9 +299,10 @@ def main() -> None:
         print(f"{len(messages)} messages; ceiling (bare loop): {figures['ceiling']:.1f} msg/s", flush=True)
         for size in (int(s) for s in args.batch_sizes.split(",")):
             reset_moto(endpoint)
-            rate, runs = through_dagster(provision(endpoint), messages, args, size)
+            sample = mixed(messages, min(args.batch1_messages, len(messages))) if size == 1 else messages
+            rate, runs = through_dagster(provision(endpoint), sample, args, size)
             figures[f"batch {size}"] = rate
-            print(f"batch size {size}: {rate:.2f} msg/s in {runs} runs", flush=True)
+            print(f"batch size {size}: {len(sample)} messages, {rate:.2f} msg/s in {runs} runs", flush=True)
     finally:
         server.stop()
     for name, rate in figures.items():

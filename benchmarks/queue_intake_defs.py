@@ -7,7 +7,6 @@ The jobs run their op in the run's own process (`in_process_executor`): with one
 multiprocess executor would only add a second Python start-up to every run."""
 
 import json
-import os
 
 import dagster as dg
 
@@ -16,6 +15,7 @@ from jobs_orchestration.defs.deletion.config import DeleteDatasetConfig, DeleteP
 from jobs_orchestration.defs.intake.sensor import (
     JOB_QUEUE_ASSET,
     build_sqs_jobs_sensor,
+    interval_from_environment,
     limits_from_environment,
 )
 from jobs_orchestration.defs.resources import resources_from_environment
@@ -69,7 +69,7 @@ def dataset_changelog_job() -> None:
 sqs_jobs_sensor = build_sqs_jobs_sensor(
     [delete_package_job, delete_dataset_job, dataset_changelog_job],
     limits=limits_from_environment(),
-    minimum_interval_seconds=int(os.environ.get("JOBS_INTAKE_INTERVAL_SECONDS", "10")),
+    minimum_interval_seconds=interval_from_environment(),
 )
 
 resources = resources_from_environment()

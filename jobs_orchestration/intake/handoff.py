@@ -56,14 +56,17 @@ RequestT = TypeVar("RequestT")
 
 @dataclass(frozen=True)
 class IntakeLimits:
-    batch_size: int = 10
-    """Messages of one kind per run; 1 gives one run per message."""
+    batch_size: int = 100
+    """Messages of one kind per run; 1 gives one run per message. A run costs seconds of start-up
+    whatever it holds, so throughput grows with the batch until a tick's receives fill it."""
     max_messages: int = 300
-    """Messages received per tick at most."""
+    """Messages received per tick at most. They stay in flight until the next tick acknowledges them,
+    and an SQS emulator's receives slow down with every message in flight."""
     max_seconds: float = 20.0
     """Wall time spent receiving per tick at most: the sensor budget is 60 s."""
     wait_time_seconds: int = 1
-    """Long-poll wait of a receive that finds the queue empty."""
+    """Long-poll wait of a receive that finds the queue empty: the tick ends after one such wait, not
+    at the first empty answer, so a producer that is still sending keeps the tick busy."""
     pending_seconds: float = 600.0
     """Forget a pending hand-off whose run never appeared after this long; its receipt handles have
     expired by then (the queue's visibility timeout is shorter) and the message has come back."""
@@ -246,7 +249,7 @@ class QueueIntake:
                 messages = self.client.receive_message(
                     QueueUrl=self.queue_url,
                     MaxNumberOfMessages=wanted,
-                    WaitTimeSeconds=0 if result.received else self.limits.wait_time_seconds,
+                    WaitTimeSeconds=self.limits.wait_time_seconds,
                     AttributeNames=["ApproximateReceiveCount"],
                 ).get("Messages", [])
             except Exception as error:

@@ -6,7 +6,7 @@ import time
 import dagster as dg
 import pytest
 
-from jobs_orchestration.defs.intake.sensor import limits_from_environment
+from jobs_orchestration.defs.intake.sensor import interval_from_environment, limits_from_environment
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake
 from jobs_orchestration_tests.intake.conftest import intake_definitions
 from jobs_orchestration_tests.support import job_messages as m
@@ -180,7 +180,7 @@ def test_a_tick_over_a_large_backlog_stops_at_its_count_bound(local_aws, tick) -
     # moto's SQS scans the whole queue on every call, so a few hundred messages already make a backlog
     # that takes many receives to drain.
     send(local_aws, *[m.delete_package(i, 7) for i in range(1, 301)])
-    result = tick(limits=IntakeLimits(max_messages=120, wait_time_seconds=0))
+    result = tick(limits=IntakeLimits(batch_size=10, max_messages=120, wait_time_seconds=0))
     assert result.asset_events[0].metadata["received"] == dg.IntMetadataValue(120)
     requested = [r.run_config["ops"]["delete_packages"]["config"]["requests"] for r in result.run_requests]
     assert [len(requests) for requests in requested] == [10] * 12
@@ -212,13 +212,22 @@ def test_sensor_definition_loads_with_its_resources(local_aws) -> None:
     dg.Definitions.validate_loadable(defs)
     sensor = defs.resolve_sensor_def("sqs_jobs_sensor")
     assert sensor.required_resource_keys == {"sqs"}
-    assert sensor.minimum_interval_seconds == 10
+    assert sensor.minimum_interval_seconds == 5
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert {target.job_name for target in sensor.targets} >= {
         "delete_package_job",
         "delete_dataset_job",
         "dataset_changelog_job",
     }
+
+
+def test_sensor_interval_comes_from_the_environment(monkeypatch) -> None:
+    assert interval_from_environment() == 5
+    monkeypatch.setenv("JOBS_INTAKE_INTERVAL_SECONDS", "30")
+    assert interval_from_environment() == 30
+    monkeypatch.setenv("JOBS_INTAKE_INTERVAL_SECONDS", "0")
+    with pytest.raises(ValueError, match="JOBS_INTAKE_INTERVAL_SECONDS must be a positive whole number, got '0'"):
+        interval_from_environment()
 
 
 def test_batch_size_comes_from_the_environment(monkeypatch) -> None:

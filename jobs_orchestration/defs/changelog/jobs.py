@@ -12,6 +12,7 @@ from jobs_orchestration.defs.changelog.config import (
     ChangelogEventsConfig,
     ChangelogMessageConfig,
 )
+from jobs_orchestration.defs.executors import message_job_executor
 from jobs_orchestration.resources import PlatformDatabase, SNSResource
 
 JOB_FAMILY_TAGS = {"job_family": "changelog"}
@@ -74,6 +75,7 @@ def publish_changelog_events(
 
 @dg.job(
     tags=JOB_FAMILY_TAGS,
+    executor_def=message_job_executor,
     description="Record dataset changelog events (a transactional outbox) and publish them to SNS.",
     config=dg.RunConfig(
         ops={
@@ -128,7 +130,9 @@ def publish_changelog_outbox(
 
 
 @dg.job(
-    tags=JOB_FAMILY_TAGS, description="Publish changelog events a crash or an SNS outage left unpublished."
+    tags=JOB_FAMILY_TAGS,
+    executor_def=message_job_executor,
+    description="Publish changelog events a crash or an SNS outage left unpublished.",
 )
 def changelog_outbox_job() -> None:
     publish_changelog_outbox()

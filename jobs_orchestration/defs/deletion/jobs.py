@@ -6,6 +6,7 @@ import dagster as dg
 
 from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP, DELETE_PACKAGES_OP
 from jobs_orchestration.defs.deletion.ops import delete_dataset_op, delete_packages
+from jobs_orchestration.defs.executors import message_job_executor
 
 DELETION_TAGS = {"job_family": "deletion"}
 
@@ -40,6 +41,7 @@ DATASET_EXAMPLE_CONFIG = {
 
 @dg.job(
     tags=DELETION_TAGS,
+    executor_def=message_job_executor,
     config=PACKAGE_EXAMPLE_CONFIG,
     description="Delete DELETING packages with all their descendants: S3 objects (every version), "
     "time-series data, rows. Set dry_run to see what would go.",
@@ -50,6 +52,7 @@ def delete_package_job() -> None:
 
 @dg.job(
     tags=DELETION_TAGS,
+    executor_def=message_job_executor,
     config=DATASET_EXAMPLE_CONFIG,
     description="Delete a DELETING dataset: its banner and readme, all its packages, then its rows. "
     "Set dry_run to see what would go.",

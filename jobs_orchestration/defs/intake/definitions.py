@@ -9,6 +9,7 @@ from jobs_orchestration.defs.deletion.jobs import delete_dataset_job, delete_pac
 from jobs_orchestration.defs.intake.sensor import (
     JOB_QUEUE_ASSET,
     build_sqs_jobs_sensor,
+    interval_from_environment,
     limits_from_environment,
 )
 from jobs_orchestration.defs.storage.jobs import storage_refresh_job, storage_totals_job
@@ -16,6 +17,7 @@ from jobs_orchestration.defs.storage.jobs import storage_refresh_job, storage_to
 sqs_jobs_sensor = build_sqs_jobs_sensor(
     [delete_package_job, delete_dataset_job, dataset_changelog_job, storage_refresh_job, storage_totals_job],
     limits=limits_from_environment(),
+    minimum_interval_seconds=interval_from_environment(),
 )
 
 defs = dg.Definitions(assets=[JOB_QUEUE_ASSET], sensors=[sqs_jobs_sensor])

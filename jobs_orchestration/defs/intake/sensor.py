@@ -15,14 +15,26 @@ from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake, TickRes
 from jobs_orchestration.resources import SQSResource
 
 
+DEFAULT_INTERVAL_SECONDS = 5
+
+
 def limits_from_environment() -> IntakeLimits:
-    # Not a secret: reading it when the code location loads is fine, and it shows in the definitions.
-    text = os.environ.get(settings.JOBS_INTAKE_BATCH_SIZE, "").strip()
+    batch_size = _positive_whole_number(settings.JOBS_INTAKE_BATCH_SIZE)
+    return IntakeLimits() if batch_size is None else IntakeLimits(batch_size=batch_size)
+
+
+def interval_from_environment() -> int:
+    return _positive_whole_number(settings.JOBS_INTAKE_INTERVAL_SECONDS) or DEFAULT_INTERVAL_SECONDS
+
+
+def _positive_whole_number(variable: str) -> int | None:
+    # Not secrets: reading them when the code location loads is fine, and they show in the definitions.
+    text = os.environ.get(variable, "").strip()
     if not text:
-        return IntakeLimits()
+        return None
     if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{settings.JOBS_INTAKE_BATCH_SIZE} must be a positive whole number, got {text!r}")
-    return IntakeLimits(batch_size=int(text))
+        raise ValueError(f"{variable} must be a positive whole number, got {text!r}")
+    return int(text)
 
 
 SENSOR_NAME = "sqs_jobs_sensor"
@@ -37,7 +49,7 @@ def build_sqs_jobs_sensor(
     jobs: Sequence[dg.JobDefinition | dg.UnresolvedAssetJobDefinition],
     *,
     limits: IntakeLimits | None = None,
-    minimum_interval_seconds: int = 10,
+    minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
 ) -> dg.SensorDefinition:
     limits = limits or IntakeLimits()
