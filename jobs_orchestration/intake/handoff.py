@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 SQS_MAX_BATCH = 10
 """SQS returns, sends and deletes at most 10 messages per call."""
+SQS_MAX_BATCH_BYTES = 1_048_576
+"""SQS refuses a SendMessageBatch whose bodies and attributes add up to more than 1 MiB."""
 MAX_ATTRIBUTE_CHARS = 2000
 CURSOR_VERSION = 1
 
@@ -318,20 +320,8 @@ class QueueIntake:
     def _dead_letter(self, rejected: list[Rejected], result: TickResult) -> None:
         """Move rejected messages to the dead-letter queue with their reason and original body; delete
         from the main queue only the ones the dead-letter queue accepted."""
-        for start in range(0, len(rejected), SQS_MAX_BATCH):
-            chunk = rejected[start : start + SQS_MAX_BATCH]
-            entries = [
-                {
-                    "Id": str(index),
-                    # SQS refuses an empty body; the reason says it was empty.
-                    "MessageBody": item.body or "(empty body)",
-                    "MessageAttributes": {
-                        "reason": {"DataType": "String", "StringValue": item.reason[:MAX_ATTRIBUTE_CHARS]},
-                        "source_message_id": {"DataType": "String", "StringValue": item.message_id},
-                    },
-                }
-                for index, item in enumerate(chunk)
-            ]
+        for chunk in _send_batches(rejected):
+            entries = [{"Id": str(index), **_dead_letter_entry(item)} for index, item in enumerate(chunk)]
             try:
                 response = self.client.send_message_batch(
                     QueueUrl=self.dead_letter_queue_url, Entries=entries
@@ -379,3 +369,38 @@ class QueueIntake:
             for name, label in names.items():
                 counts[prefix + label] = int(attributes["Attributes"].get(name, 0))
         return counts
+
+
+def _dead_letter_entry(item: Rejected) -> dict[str, Any]:
+    return {
+        # SQS refuses an empty body; the reason says it was empty.
+        "MessageBody": item.body or "(empty body)",
+        "MessageAttributes": {
+            "reason": {"DataType": "String", "StringValue": item.reason[:MAX_ATTRIBUTE_CHARS]},
+            "source_message_id": {"DataType": "String", "StringValue": item.message_id},
+        },
+    }
+
+
+def _entry_bytes(entry: dict[str, Any]) -> int:
+    attributes = entry["MessageAttributes"]
+    return len(entry["MessageBody"].encode()) + sum(
+        len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
+        for name, value in attributes.items()
+    )
+
+
+def _send_batches(rejected: list[Rejected]) -> list[list[Rejected]]:
+    """Rejected messages in SendMessageBatch-sized groups: at most 10, and at most 1 MiB together
+    (a few bodies near the size limit already exceed it). A message too large on its own goes alone;
+    SQS refuses it, it stays on the main queue and the redrive policy moves it on."""
+    batches: list[list[Rejected]] = []
+    size = 0
+    for item in rejected:
+        entry_size = _entry_bytes(_dead_letter_entry(item))
+        if not batches or len(batches[-1]) == SQS_MAX_BATCH or size + entry_size > SQS_MAX_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += entry_size
+    return batches

@@ -94,6 +94,19 @@ def test_a_failing_dead_letter_queue_leaves_the_message_on_the_main_queue(local_
     assert counts(local_aws, local_aws.queue_url) == (0, 2)
 
 
+def test_large_bad_messages_reach_the_dead_letter_queue_in_batches_sqs_accepts(local_aws) -> None:
+    # Eight 200 KB bodies are 1.6 MB: more than one SendMessageBatch may carry.
+    huge = [f"{index}" + "x" * 200_000 for index in range(8)]
+    for body in huge:
+        send(local_aws, body)
+    intake = QueueIntake(local_aws.client("sqs"), local_aws.queue_url, local_aws.dead_letter_queue_url)
+    result = intake.tick(None, run_exists=lambda key: False, route=lambda batch: batch)
+    assert result.errors == []
+    assert len(result.dead_letters) == 8
+    assert counts(local_aws, local_aws.dead_letter_queue_url) == (8, 0)
+    assert counts(local_aws, local_aws.queue_url) == (0, 0)
+
+
 def test_an_unreadable_cursor_starts_afresh() -> None:
     for cursor in ("garbage", '{"version": 99}', "[]", None):
         assert _Cursor.load(cursor).pending == {}
