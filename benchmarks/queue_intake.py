@@ -2,12 +2,18 @@
 
 Puts changelog messages, then small package deletions, on a moto server through a producer paced to
 keep the backlog under `--backlog` messages (moto's SQS scans the whole queue on every call, so a deep
-backlog would measure moto). A `dagster-daemon` with a temporary DAGSTER_HOME runs `sqs_jobs_sensor`
-from `--module` (default: `benchmarks.queue_intake_defs`, jobs with the contract names that make the
-per-message AWS calls and no database work), once per batch size, with the project's dagster.yaml
-(SQLite storage). The producer starts once the sensor has ticked (the daemon and its code server are
-up), and time runs from the first enqueue to the end of the last successful run. Batch size 1 takes a
-run per message, so it gets the first `--batch1-messages` of the mix (a rate, compared as a rate).
+backlog would measure moto). A `dagster-daemon` with a temporary DAGSTER_HOME (the project's
+dagster.yaml, SQLite storage) runs the code location once per batch size:
+
+- `--jobs real` (default): the project's own code location against a fresh PostgreSQL database seeded
+  with the organizations, datasets, user and DELETING packages (objects in moto's S3) the messages
+  name, so every run records, publishes and deletes for real, and the other sensors run too;
+- `--jobs stand-in`: `benchmarks/queue_intake_defs.py`, jobs with the contract names that make the
+  per-message AWS calls and no database work.
+
+The producer starts once the sensor has ticked (the daemon and its code server are up); time runs from
+the first enqueue to the end of the last run the messages started. Batch size 1 takes a run per
+message, so it gets `--batch1-messages` of the same mix (a rate, compared as a rate).
 
 The ceiling is a loop making the same AWS calls per message (receive, delete, publish) against the same
 emulator and backlog, with no Dagster and no database.
@@ -29,18 +35,26 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
 import yaml  # noqa: E402
 
+from jobs_orchestration.db.engine import create_db_engine  # noqa: E402
+from jobs_orchestration.db.migrate import upgrade  # noqa: E402
+from jobs_orchestration.db.platform import Dataset, Package, PackageState, User  # noqa: E402
+
 from jobs_orchestration.devstack.aws import LocalAws, provision, reset_moto, start_moto_server  # noqa: E402
+from jobs_orchestration.devstack.seed import SeedSizes, moto_backend_object_writer, seed_platform  # noqa: E402
 from jobs_orchestration.devstack.stack import local_instance_config  # noqa: E402
 from jobs_orchestration.defs.intake.sensor import DEFAULT_INTERVAL_SECONDS  # noqa: E402
 from jobs_orchestration.intake.handoff import IntakeLimits  # noqa: E402
+from jobs_orchestration_tests.support.postgres import temporary_database  # noqa: E402
 
 DEFAULT_BATCH_SIZE = IntakeLimits().batch_size
 JOB_QUEUE = dg.AssetKey("job_queue")
@@ -52,14 +66,32 @@ def mixed(messages: list[str], count: int) -> list[str]:
     return [messages[int(index * step)] for index in range(count)]
 
 
-def bodies(changelog: int, deletions: int) -> list[str]:
+@dataclass(frozen=True)
+class Targets:
+    """What the messages name: (organization, dataset) pairs for changelog events, (organization,
+    package) pairs for deletions, and the user who asks."""
+
+    datasets: list[tuple[int, int]]
+    packages: list[tuple[int, int]]
+    user_node_id: str = "N:user:bench"
+
+
+def made_up_targets(changelog: int, deletions: int) -> Targets:
+    """Ids for the stand-in jobs, which look nothing up."""
+    return Targets(
+        datasets=[(1 + i % 5, 1000 + i) for i in range(changelog)],
+        packages=[(1 + i % 5, 50_000 + i) for i in range(deletions)],
+    )
+
+
+def bodies(targets: Targets, changelog: int, deletions: int) -> list[str]:
     messages = [
         json.dumps(
             {
                 "DatasetChangelogEventJob": {
-                    "organizationId": 1 + i % 5,
-                    "datasetId": 1000 + i,
-                    "userId": "N:user:bench",
+                    "organizationId": organization_id,
+                    "datasetId": dataset_id,
+                    "userId": targets.user_node_id,
                     "traceId": f"bench-c{i}",
                     "events": [
                         {"eventType": "UPDATE_NAME", "eventDetail": {"oldName": "a", "newName": f"b{i}"}}
@@ -68,23 +100,57 @@ def bodies(changelog: int, deletions: int) -> list[str]:
                 }
             }
         )
-        for i in range(changelog)
+        for i, (organization_id, dataset_id) in enumerate(
+            targets.datasets[i % len(targets.datasets)] for i in range(changelog)
+        )
     ]
     messages += [
         json.dumps(
             {
                 "DeletePackageJob": {
-                    "packageId": 50_000 + i,
-                    "organizationId": 1 + i % 5,
-                    "userId": "N:user:bench",
+                    "packageId": package_id,
+                    "organizationId": organization_id,
+                    "userId": targets.user_node_id,
                     "traceId": f"bench-p{i}",
                     "id": f"bench-delete-{i}",
                 }
             }
         )
-        for i in range(deletions)
+        for i, (organization_id, package_id) in enumerate(targets.packages[:deletions])
     ]
     return messages
+
+
+def seed_platform_for(database_url: str, deletions: int) -> Targets:
+    """A platform database for the real jobs: five organizations with datasets, a user, and
+    `deletions` DELETING packages of one file each (objects written into moto's backend)."""
+    upgrade(database_url)
+    engine = create_db_engine(database_url)
+    sizes = SeedSizes(
+        organizations=5,
+        users=1,
+        datasets_per_organization=4,
+        packages_per_dataset=max(1, -(-deletions // 20)),
+        files_per_package=1,
+        depth=1,
+        timeseries_per_dataset=0,
+    )
+    try:
+        with engine.begin() as connection:
+            seed_platform(connection, sizes, moto_backend_object_writer())
+            packages = connection.execute(
+                sa.select(Package.organization_id, Package.id).order_by(Package.id).limit(deletions)
+            ).all()
+            connection.execute(
+                sa.update(Package)
+                .where(Package.id.in_([package_id for _, package_id in packages]))
+                .values(state=PackageState.DELETING)
+            )
+            datasets = connection.execute(sa.select(Dataset.organization_id, Dataset.id)).all()
+            user = connection.execute(sa.select(User.node_id)).scalar_one()
+    finally:
+        engine.dispose()
+    return Targets([tuple(d) for d in datasets], [tuple(p) for p in packages], user)
 
 
 class PacedProducer(threading.Thread):
@@ -147,16 +213,12 @@ def ceiling(aws: LocalAws, messages: list[str], backlog: int) -> float:
 
 
 def through_dagster(
-    aws: LocalAws, messages: list[str], args: argparse.Namespace, batch_size: int
-) -> tuple[float, int]:
-    """Messages per second through the daemon, and the number of runs it took."""
-    with tempfile.TemporaryDirectory(prefix="queue-intake-bench-", ignore_cleanup_errors=True) as home:
-        config = local_instance_config()
-        config["concurrency"]["runs"]["max_concurrent_runs"] = args.parallelism
-        Path(home, "dagster.yaml").write_text(yaml.safe_dump(config))
-        Path(home, "workspace.yaml").write_text(
-            f"load_from:\n  - python_module:\n      module_name: {args.module}\n"
-            f"      working_directory: {ROOT}\n"
+    aws: LocalAws, args: argparse.Namespace, batch_size: int, changelog: int, deletions: int
+) -> tuple[float, int, int]:
+    """Messages per second through the daemon, the number of runs it took, and the messages sent."""
+    with contextlib.ExitStack() as stack:
+        home = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="queue-intake-bench-", ignore_cleanup_errors=True)
         )
         environment = {
             **os.environ,
@@ -166,10 +228,31 @@ def through_dagster(
             "JOBS_INTAKE_BATCH_SIZE": str(batch_size),
             "JOBS_INTAKE_INTERVAL_SECONDS": str(args.interval),
         }
+        if args.jobs == "real":
+            database_url = stack.enter_context(temporary_database("intake_bench"))
+            targets = seed_platform_for(database_url, deletions)
+            environment |= {
+                "JOBS_DATABASE_URL": database_url,
+                "SNAPSHOT_STORAGE_URL": Path(home, "snapshots").as_uri(),
+            }
+        else:
+            targets = made_up_targets(changelog, deletions)
+        messages = bodies(targets, changelog, deletions)
+        if batch_size == 1:
+            messages = mixed(messages, min(args.batch1_messages, len(messages)))
+        config = local_instance_config()
+        config["concurrency"]["runs"]["max_concurrent_runs"] = args.parallelism
+        Path(home, "dagster.yaml").write_text(yaml.safe_dump(config))
+        module = "jobs_orchestration.definitions" if args.jobs == "real" else "benchmarks.queue_intake_defs"
+        Path(home, "workspace.yaml").write_text(
+            f"load_from:\n  - python_module:\n      module_name: {module}\n"
+            f"      working_directory: {ROOT}\n"
+        )
         # Create the instance's storage here, before the daemon and its code server race to do it.
         dg.DagsterInstance.from_config(home).dispose()
         with open(Path(home, "daemon.log"), "w") as log:
-            return _measure(aws, messages, args, batch_size, home, environment, log)
+            rate, runs = _measure(aws, messages, args, batch_size, home, environment, log)
+        return rate, runs, len(messages)
 
 
 def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[float, int]:
@@ -202,7 +285,9 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
             failed = [r for r in records if r.dagster_run.status == dg.DagsterRunStatus.FAILURE]
             if failed:
                 raise RuntimeError(f"{len(failed)} run(s) failed: {_tail(log.name)}")
-            finished = sum(int(r.dagster_run.tags.get("message_count", "0")) for r in records)
+            # Runs the messages started; the real code location also starts storage refreshes.
+            message_runs = [r for r in records if "message_count" in r.dagster_run.tags]
+            finished = sum(int(r.dagster_run.tags["message_count"]) for r in message_runs)
             if finished >= len(messages):
                 break
             if time.time() > deadline or daemon.poll() is not None:
@@ -211,16 +296,17 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
                     f"(daemon exit {daemon.poll()}): {_tail(log.name)}"
                 )
             time.sleep(1)
-        last_end = max(r.end_time for r in records if r.end_time)
+        last_end = max(r.end_time for r in message_runs if r.end_time)
         assert producer.started_at is not None
-        durations = [r.end_time - r.start_time for r in records if r.end_time and r.start_time]
+        durations = [r.end_time - r.start_time for r in message_runs if r.end_time and r.start_time]
         print(
-            f"  batch size {batch_size}: {len(records)} runs, {sum(durations) / len(durations):.1f} s per run "
-            f"(start to end), {last_end - producer.started_at:.1f} s in all",
+            f"  batch size {batch_size}: {len(message_runs)} runs, {sum(durations) / len(durations):.1f} s "
+            f"per run (start to end), {last_end - producer.started_at:.1f} s in all; "
+            f"{len(records) - len(message_runs)} other runs",
             flush=True,
         )
         print_ticks(instance, producer.started_at, last_end)
-        return finished / (last_end - producer.started_at), len(records)
+        return finished / (last_end - producer.started_at), len(message_runs)
     finally:
         stop_process_group(daemon)
 
@@ -241,13 +327,24 @@ def print_ticks(instance: dg.DagsterInstance, start: float, end: float) -> None:
     if len(ticks) < 2:
         return
     durations = [t.end_timestamp - t.timestamp for t in ticks]
+    observations = [
+        e.asset_observation.metadata  # type: ignore[union-attr]
+        for e in instance.fetch_observations(JOB_QUEUE, limit=10_000, ascending=True).records
+        if start <= e.timestamp <= end
+    ]
+    queue_work = [o["tick_seconds"].value for o in observations if "tick_seconds" in o]
+    received = [o["received"].value for o in observations]
     gaps = [b.timestamp - a.end_timestamp for a, b in zip(ticks, ticks[1:])]
     print(
         f"  {len(ticks)} sensor ticks: {sum(durations) / len(durations):.1f} s each (max {max(durations):.1f}), "
         f"{sum(gaps) / len(gaps):.1f} s idle between (max {max(gaps):.1f}); "
-        f"{sum(len(t.run_ids) for t in ticks)} runs requested",
+        f"{sum(len(t.run_ids) for t in ticks)} runs requested; queue work {sum(queue_work):.0f} s in all, "
+        f"received per tick {sum(received) / max(len(received), 1):.0f} (max {max(received, default=0)})",
         flush=True,
     )
+    print("  per tick (received/seconds of queue work): " + " ".join(
+        f"{int(o['received'].value)}/{o['tick_seconds'].value:.1f}" for o in observations if "tick_seconds" in o
+    ), flush=True)
 
 
 def stop_process_group(process: subprocess.Popen) -> None:
@@ -285,24 +382,30 @@ def main() -> None:
     parser.add_argument(
         "--interval", type=int, default=DEFAULT_INTERVAL_SECONDS, help="Sensor minimum interval, seconds"
     )
-    parser.add_argument("--module", default="benchmarks.queue_intake_defs", help="Code location module")
+    parser.add_argument(
+        "--jobs",
+        choices=["real", "stand-in"],
+        default="real",
+        help="real: the project's code location on a seeded PostgreSQL database; stand-in: "
+        "benchmarks/queue_intake_defs.py (the same AWS calls, no database)",
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="Give up on one batch size after this")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
 
-    messages = bodies(round(2000 * args.scale), round(500 * args.scale))
+    changelog, deletions = round(2000 * args.scale), round(500 * args.scale)
     server, endpoint = start_moto_server()
     try:
         figures: dict[str, float] = {}
         reset_moto(endpoint)
+        messages = bodies(made_up_targets(changelog, deletions), changelog, deletions)
         figures["ceiling"] = ceiling(provision(endpoint), messages, args.backlog)
         print(f"{len(messages)} messages; ceiling (bare loop): {figures['ceiling']:.1f} msg/s", flush=True)
         for size in (int(s) for s in args.batch_sizes.split(",")):
             reset_moto(endpoint)
-            sample = mixed(messages, min(args.batch1_messages, len(messages))) if size == 1 else messages
-            rate, runs = through_dagster(provision(endpoint), sample, args, size)
+            rate, runs, sent = through_dagster(provision(endpoint), args, size, changelog, deletions)
             figures[f"batch {size}"] = rate
-            print(f"batch size {size}: {len(sample)} messages, {rate:.2f} msg/s in {runs} runs", flush=True)
+            print(f"batch size {size}: {sent} messages, {rate:.2f} msg/s in {runs} runs", flush=True)
     finally:
         server.stop()
     for name, rate in figures.items():

@@ -135,6 +135,8 @@ class TickResult(Generic[RequestT]):
     dead_letters: list[DeadLetter] = field(default_factory=list)
     queue_counts: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    """Wall time of the tick's queue work (acknowledge, receive, dead-letter, counts)."""
 
 
 @dataclass
@@ -188,6 +190,7 @@ class QueueIntake:
         route: Callable[[JobBatch], RequestT],
         now: Callable[[], float] = time.time,
     ) -> TickResult[RequestT]:
+        started = time.monotonic()
         state = _Cursor.load(cursor)
         result: TickResult[RequestT] = TickResult(requests=[], cursor="")
         result.acknowledged = self._acknowledge(state, run_exists, now(), result)
@@ -214,6 +217,7 @@ class QueueIntake:
         self._dead_letter(rejected, result)
         result.queue_counts = self.queue_counts(result)
         result.cursor = state.dump()
+        result.seconds = time.monotonic() - started
         return result
 
     # -- phase 2 of the previous ticks' hand-offs ------------------------------------------------

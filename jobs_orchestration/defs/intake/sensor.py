@@ -100,7 +100,7 @@ def new_organization_partitions(
 
 
 def queue_observation(result: TickResult) -> dg.AssetObservation:
-    metadata: dict[str, int] = {
+    metadata: dict[str, float] = {
         **result.queue_counts,
         "received": result.received,
         "runs_requested": len(result.requests),
@@ -108,5 +108,6 @@ def queue_observation(result: TickResult) -> dg.AssetObservation:
         "duplicates": result.duplicates,
         "dead_lettered": len(result.dead_letters),
         "errors": len(result.errors),
+        "tick_seconds": round(result.seconds, 3),
     }
     return dg.AssetObservation(asset_key=JOB_QUEUE_ASSET.key, metadata=metadata)
