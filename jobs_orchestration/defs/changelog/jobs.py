@@ -12,6 +12,7 @@ from jobs_orchestration.defs.changelog.config import (
     ChangelogEventsConfig,
     ChangelogMessageConfig,
 )
+from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY
 from jobs_orchestration.resources import PlatformDatabase, SNSResource
 
 JOB_FAMILY_TAGS = {"job_family": "changelog"}
@@ -61,7 +62,7 @@ def publish_changelog_events(
     _report(context, report)
     if report.failed:
         raise dg.Failure(
-            f"{report.failed} changelog event(s) not published yet; they stay in the outbox",
+            f"{_not_published(report)} not published yet; they stay in the outbox",
             metadata={"errors": dg.MetadataValue.json(report.errors)},
         )
     if recorded["refused"]:
@@ -74,6 +75,9 @@ def publish_changelog_events(
 
 @dg.job(
     tags=JOB_FAMILY_TAGS,
+    # Recording is idempotent (stable event ids) and publishing takes only unpublished rows, so either
+    # step can run again after an outage of the database or of SNS.
+    op_retry_policy=OUTAGE_RETRY_POLICY,
     description="Record dataset changelog events (a transactional outbox) and publish them to SNS.",
     config=dg.RunConfig(
         ops={
@@ -122,13 +126,15 @@ def publish_changelog_outbox(
     _report(context, report)
     if report.failed:
         raise dg.Failure(
-            f"{report.failed} changelog event(s) still not published",
+            f"{_not_published(report)} still not published",
             metadata={"errors": dg.MetadataValue.json(report.errors)},
         )
 
 
 @dg.job(
-    tags=JOB_FAMILY_TAGS, description="Publish changelog events a crash or an SNS outage left unpublished."
+    tags=JOB_FAMILY_TAGS,
+    op_retry_policy=OUTAGE_RETRY_POLICY,
+    description="Publish changelog events a crash or an SNS outage left unpublished.",
 )
 def changelog_outbox_job() -> None:
     publish_changelog_outbox()
@@ -146,6 +152,12 @@ def _incoming(message: ChangelogMessageConfig) -> IncomingMessage:
             for event in message.events
         ],
     )
+
+
+def _not_published(report: PublishReport) -> str:
+    if report.unreachable:
+        return f"{report.unreachable}: {report.failed} changelog event(s) and any after them"
+    return f"{report.failed} changelog event(s)"
 
 
 def _report(context: dg.OpExecutionContext, report: PublishReport) -> None:
