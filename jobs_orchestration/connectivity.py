@@ -37,7 +37,7 @@ def aws_client_config(max_attempts: int = CLIENT_MAX_ATTEMPTS) -> Config:
     return Config(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"max_attempts": max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
     )
 
 
@@ -48,7 +48,7 @@ class ServiceUnreachable(ConnectionError):
 def is_unreachable(error: BaseException) -> bool:
     """True for a lost or refused connection or a timeout, to an AWS endpoint or to the database: the
     service is not answering, as opposed to answering with an error."""
-    if isinstance(error, (ServiceUnreachable, BotoConnectionError, HTTPClientError, TimeoutError)):
+    if isinstance(error, (ConnectionError, BotoConnectionError, HTTPClientError, TimeoutError)):
         return True
     if isinstance(error, sqlalchemy.exc.DBAPIError):
         return error.connection_invalidated or isinstance(
