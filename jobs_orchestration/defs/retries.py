@@ -1,5 +1,5 @@
-"""The retry schedule of the jobs that call S3, SNS or PostgreSQL, so an outage of about a minute ends in
-a successful run instead of a failed one.
+"""The retry schedule of every job (each calls S3, SNS or PostgreSQL), so an outage of about a minute
+ends in a successful run instead of a failed one.
 
 Each attempt meets an outage within seconds (the clients' bounded timeouts and short retries, see
 `jobs_orchestration.connectivity`) and fails; the step then waits about 2, 6, 14 and 30 seconds (each
