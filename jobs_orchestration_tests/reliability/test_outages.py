@@ -10,6 +10,7 @@ count and backoff compressed in time.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -17,12 +18,15 @@ from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.dependency import NodeHandle
 from dagster._core.utils import make_new_run_id
 import pytest
 import sqlalchemy as sa
 from dagster_aws.s3 import S3Resource
 
+from jobs_orchestration.db.engine import create_db_engine
 from jobs_orchestration.db.platform import DatasetChangelogEvent, File
+from jobs_orchestration.definitions import defs
 from jobs_orchestration.defs.changelog.config import RECORD_CHANGELOG_EVENTS_OP
 from jobs_orchestration.defs.changelog.jobs import changelog_outbox_job, dataset_changelog_job
 from jobs_orchestration.defs.deletion.config import (
@@ -35,6 +39,10 @@ from jobs_orchestration.defs.deletion.config import (
 from jobs_orchestration.defs.deletion.jobs import delete_dataset_job, delete_package_job
 from jobs_orchestration.defs.deletion.resources import DeletionSettings
 from jobs_orchestration.defs.intake.sensor import build_sqs_jobs_sensor
+from jobs_orchestration.defs.resources import resources_from_environment
+from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY
+from jobs_orchestration.defs.storage.jobs import storage_totals_job
+from jobs_orchestration.defs.storage.refresh import storage_refresh_all_run_request
 from jobs_orchestration.devstack.aws import DATASET_BUCKET, TIMESERIES_BUCKET, LocalAws
 from jobs_orchestration.intake.handoff import IntakeLimits
 from jobs_orchestration.resources import BoundedS3Resource, PlatformDatabase, SNSResource, SQSResource
@@ -54,8 +62,10 @@ from jobs_orchestration_tests.support.platform_data import (
     keys_in,
     package_state,
 )
+from jobs_orchestration_tests.support.platform_tree import cached_sizes
 from jobs_orchestration_tests.support.proxy import TcpProxy, target_of_database, target_of_endpoint
 from jobs_orchestration_tests.support.queue import counts, send
+from jobs_orchestration_tests.support.random_platform import generate, load
 from jobs_orchestration_tests.support.retries import retries_of, with_compressed_retries
 from jobs_orchestration_tests.support.runs import audit_rows, step_metadata
 
@@ -316,6 +326,15 @@ def _changelog_config(job_id: str) -> dict[str, Any]:
     return {"ops": {RECORD_CHANGELOG_EVENTS_OP: {"config": {"messages": [message]}}}}
 
 
+def _sns_through(proxy: TcpProxy, aws: LocalAws, **options: Any) -> SNSResource:
+    return SNSResource(
+        topic_arn=aws.topic_arn,
+        endpoint_url=proxy.endpoint_url(aws.endpoint_url),
+        region_name=aws.region,
+        **options,
+    )
+
+
 def _event_rows(engine: sa.Engine) -> list[sa.Row]:
     with engine.connect() as connection:
         return list(connection.execute(sa.select(DatasetChangelogEvent.__table__)).all())
@@ -332,11 +351,7 @@ def test_sns_outage_during_the_changelog_job_is_retried_and_each_event_published
     seeded_db, local_aws, aws_proxy, instance
 ):
     subscriber = TopicSubscriber(local_aws)
-    sns = SNSResource(
-        topic_arn=local_aws.topic_arn,
-        endpoint_url=aws_proxy.endpoint_url(local_aws.endpoint_url),
-        region_name=local_aws.region,
-    )
+    sns = _sns_through(aws_proxy, local_aws)
     run_id = make_new_run_id()
 
     with outage_until_first_retry(aws_proxy, instance, run_id):
@@ -357,12 +372,7 @@ def test_sns_outage_longer_than_every_retry_fails_visibly_and_the_sweep_publishe
     seeded_db, local_aws, aws_proxy, instance
 ):
     subscriber = TopicSubscriber(local_aws)
-    sns = SNSResource(
-        topic_arn=local_aws.topic_arn,
-        endpoint_url=aws_proxy.endpoint_url(local_aws.endpoint_url),
-        region_name=local_aws.region,
-        **NO_CLIENT_RETRY,
-    )
+    sns = _sns_through(aws_proxy, local_aws, **NO_CLIENT_RETRY)
     resources = {"platform_db": seeded_db, "sns": sns}
     job = with_compressed_retries(dataset_changelog_job)
 
@@ -418,6 +428,44 @@ def test_postgres_outage_while_recording_changelog_events_is_retried_and_loses_n
     _delivered_once(subscriber, seeded_db.engine)
 
 
+# -- storage totals --------------------------------------------------------------------------------------
+
+
+def test_postgres_outage_during_the_storage_totals_job_is_retried_and_the_totals_are_right(
+    platform_db, postgres_proxy, clean_database, instance
+):
+    platform = generate(random.Random(11), organizations=3, datasets_per_organization=(1, 2))
+    load(platform_db.engine, platform)
+    database = PlatformDatabase(url=postgres_proxy.database_url(clean_database))
+    run_id = make_new_run_id()
+
+    try:
+        with outage_until_first_retry(postgres_proxy, instance, run_id):
+            result = storage_totals_job.execute_in_process(
+                run_config=storage_refresh_all_run_request().run_config,
+                instance=instance,
+                resources={"platform_db": database},
+                run_id=run_id,
+                raise_on_error=False,
+            )
+    finally:
+        database.engine.dispose()
+
+    assert result.success
+    assert retries_of(result) >= 1
+    assert cached_sizes(platform_db.engine) == platform.expected()
+
+
+def test_every_job_retries_a_failed_step_with_backoff(project_env):
+    for job in defs.get_repository_def().get_all_jobs():
+        if job.name.startswith("__"):  # Dagster's implicit asset job, never run as such
+            continue
+        for node in job.graph.node_dict:
+            policy = job.get_retry_policy_for_handle(NodeHandle(node, None))
+            assert policy == OUTAGE_RETRY_POLICY, f"{job.name}.{node}"
+    assert OUTAGE_RETRY_POLICY.backoff is dg.Backoff.EXPONENTIAL and OUTAGE_RETRY_POLICY.jitter
+
+
 # -- the intake sensor -----------------------------------------------------------------------------------
 
 
@@ -462,3 +510,27 @@ def test_sqs_outage_during_a_tick_keeps_the_pending_acknowledgements_until_sqs_i
     # The message with a run is gone; the one whose run never appeared stays, to come back.
     assert counts(local_aws, local_aws.queue_url) == (0, 1)
     assert set(json.loads(after.cursor)["pending"]) == {without_run.run_key}
+
+
+# -- bounded clients -----------------------------------------------------------------------------------
+
+
+def test_clients_and_database_connections_give_up_on_a_silent_service_within_seconds(clean_database):
+    assert isinstance(resources_from_environment()["s3"], BoundedS3Resource)
+    clients = [
+        BoundedS3Resource(region_name="us-east-1").get_client(),
+        SQSResource(queue_url="q", dead_letter_queue_url="d", region_name="us-east-1").get_client(),
+        SNSResource(topic_arn="t", region_name="us-east-1").get_client(),
+    ]
+    for client in clients:
+        config = client.meta.config
+        assert (config.connect_timeout, config.read_timeout) == (5, 30)
+        assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+
+    engine = create_db_engine(clean_database)
+    try:
+        with engine.connect() as connection:
+            parameters = connection.connection.dbapi_connection.get_dsn_parameters()
+    finally:
+        engine.dispose()
+    assert parameters["connect_timeout"] == "5" and parameters["keepalives"] == "1"
