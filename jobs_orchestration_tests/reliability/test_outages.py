@@ -93,8 +93,16 @@ def postgres_proxy(clean_database: str) -> Iterator[TcpProxy]:
 
 @contextmanager
 def outage_until_first_retry(proxy: TcpProxy, instance: dg.DagsterInstance, run_id: str) -> Iterator[None]:
-    """The service is off until the run `run_id` has failed an attempt and scheduled its retry."""
+    """The service is off from now until the run `run_id` has failed an attempt and scheduled its retry."""
     proxy.down()
+    with back_after_first_retry(proxy, instance, run_id):
+        yield
+
+
+@contextmanager
+def back_after_first_retry(proxy: TcpProxy, instance: dg.DagsterInstance, run_id: str) -> Iterator[None]:
+    """The service, whenever the block takes it away, is back once the run `run_id` has scheduled its
+    first retry."""
     finished = threading.Event()
 
     def restore_on_retry() -> None:
@@ -235,8 +243,7 @@ def test_postgres_lost_between_the_objects_and_the_rows_is_finished_by_the_retry
         database, S3Resource(endpoint_url=local_aws.endpoint_url, region_name=local_aws.region)
     )
     try:
-        with outage_until_first_retry(postgres_proxy, instance, run_id):
-            postgres_proxy.up()  # on until the first DeleteObjects call
+        with back_after_first_retry(postgres_proxy, instance, run_id):
             result = _delete_package(delete_package_job, resources, instance, package, org, run_id=run_id)
     finally:
         database.engine.dispose()
