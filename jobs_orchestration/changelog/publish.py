@@ -7,6 +7,10 @@ leaves rows unpublished, and the next run (or the outbox sweep) publishes them. 
 accepted a message but before the update commits publishes it again: delivery is at-least-once, and
 subscribers deduplicate on the `eventId` message attribute, which never changes for an event.
 
+When SNS stops answering (the client's own short retries exhausted), publishing stops at once: the
+page in hand is marked with the error and the rows after it are left untouched for the next attempt,
+instead of spending the client's retries on every page of a long backlog.
+
 On PostgreSQL the rows are claimed with `FOR UPDATE SKIP LOCKED`, so a run and the sweep (or two
 sweeps) never publish the same row at the same time.
 """
@@ -25,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
+from jobs_orchestration.connectivity import ServiceUnreachable, is_unreachable
 from jobs_orchestration.db.platform import DatasetChangelogEvent
 
 BATCH_ENTRIES = 10
@@ -45,6 +50,15 @@ class PublishReport:
     failed: int = 0
     errors: dict[str, str] = field(default_factory=dict)
     """event id -> last error, for the rows left unpublished."""
+    unreachable: str | None = None
+    """Why publishing stopped early: SNS did not answer. Rows not reached are not counted in `failed`."""
+
+
+class SnsUnreachable(ServiceUnreachable):
+    def __init__(self, message: str, errors: dict[str, str]) -> None:
+        super().__init__(message)
+        self.errors = errors
+        """event id -> error of every entry of the page not published."""
 
 
 def message_body(row: Any) -> str:
@@ -102,20 +116,24 @@ def publish_outbox(
         id_chunks = [event_ids[start : start + 1_000] for start in range(0, len(event_ids), 1_000)]
     for chunk in id_chunks:
         after_id = 0
-        while True:
+        while report.unreachable is None:
             with engine.begin() as connection:
                 rows = _claim_page(connection, conditions, chunk, after_id)
                 if not rows:
                     break
                 after_id = rows[-1].id
-                outcome = publish_rows(
-                    sns_client,
-                    topic_arn,
-                    rows,
-                    attempts=attempts,
-                    retry_delay_seconds=retry_delay_seconds,
-                    sleep=sleep,
-                )
+                try:
+                    outcome = publish_rows(
+                        sns_client,
+                        topic_arn,
+                        rows,
+                        attempts=attempts,
+                        retry_delay_seconds=retry_delay_seconds,
+                        sleep=sleep,
+                    )
+                except SnsUnreachable as outage:
+                    outcome = outage.errors
+                    report.unreachable = str(outage)
                 _mark(connection, rows, outcome)
             report.published += len(rows) - len(outcome)
             report.failed += len(outcome)
@@ -157,7 +175,8 @@ def publish_rows(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, str]:
     """PublishBatch the rows, retrying only failed entries; returns event id -> error of those that
-    never got through. Entries SNS refuses as the sender's fault are not retried."""
+    never got through. Entries SNS refuses as the sender's fault are not retried. Raises
+    `SnsUnreachable`, naming the entries not published, when SNS does not answer."""
     entries = {
         row.event_id: {
             "Id": row.event_id,
@@ -168,6 +187,7 @@ def publish_rows(
     }
     pending = list(entries)
     errors: dict[str, str] = {}
+    published: set[str] = set()
     for attempt in range(attempts):
         if attempt:
             sleep(retry_delay_seconds * 2 ** (attempt - 1))
@@ -176,12 +196,17 @@ def publish_rows(
             try:
                 response = sns_client.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=batch)
             except (ClientError, BotoCoreError) as error:
+                if is_unreachable(error):
+                    reason = f"SNS unreachable: {_describe_error(error)}"
+                    unpublished = {event_id: reason for event_id in entries if event_id not in published}
+                    raise SnsUnreachable(reason, unpublished) from error
                 for entry in batch:
                     errors[entry["Id"]] = _describe_error(error)
                     retry.append(entry["Id"])
                 continue
             for success in response.get("Successful", []):
                 errors.pop(success["Id"], None)
+                published.add(success["Id"])
             for failure in response.get("Failed", []):
                 errors[failure["Id"]] = f"{failure.get('Code')}: {failure.get('Message', '')}".strip()
                 if not failure.get("SenderFault"):

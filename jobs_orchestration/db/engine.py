@@ -7,6 +7,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from jobs_orchestration.connectivity import POSTGRES_CONNECT_ARGS
+
 
 def create_db_engine(url: str) -> Engine:
     parsed = make_url(url)
@@ -16,7 +18,10 @@ def create_db_engine(url: str) -> Engine:
         engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
         sa.event.listen(engine, "connect", _enable_sqlite_foreign_keys)
         return engine
-    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    connect_args = POSTGRES_CONNECT_ARGS if parsed.get_backend_name() == "postgresql" else {}
+    return sa.create_engine(
+        parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
+    )
 
 
 def redacted(url: str) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 
 from jobs_orchestration import settings
 from jobs_orchestration.resources import (
+    BoundedS3Resource,
     EmailParserDatabase,
     PlatformDatabase,
     SnapshotStoreResource,
@@ -26,7 +26,7 @@ def resources_from_environment() -> dict[str, dg.ConfigurableResource]:
             region_name=region,
         ),
         "sns": SNSResource(topic_arn=dg.EnvVar(settings.CHANGELOG_TOPIC_ARN), region_name=region),
-        "s3": S3Resource(region_name=region),
+        "s3": BoundedS3Resource(region_name=region),
         "snapshot_store": SnapshotStoreResource(
             url=dg.EnvVar(settings.SNAPSHOT_STORAGE_URL), region_name=region
         ),

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlalchemy.exc
-from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import ClientError
 
 from jobs_orchestration.aws_s3 import TRANSIENT_S3_ERROR_CODES
+from jobs_orchestration.connectivity import is_unreachable
 
 
 class DeletionRefused(ValueError):
@@ -17,10 +17,4 @@ def is_transient(error: BaseException) -> bool:
     database). Anything else (a refusal, a bug, a permission) is permanent."""
     if isinstance(error, ClientError):
         return error.response.get("Error", {}).get("Code", "") in TRANSIENT_S3_ERROR_CODES
-    if isinstance(error, (ConnectionError, HTTPClientError, TimeoutError)):
-        return True
-    if isinstance(error, sqlalchemy.exc.DBAPIError):
-        return error.connection_invalidated or isinstance(
-            error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
-        )
-    return False
+    return is_unreachable(error)

@@ -5,6 +5,12 @@ The pipeline gathers keys per bucket into DeleteObjects batches of 1,000 (the fe
 be), runs the batches in a bounded thread pool with a bounded number in flight (memory stays flat
 whatever the dataset's size), and, once a batch's objects are gone, removes the rows that located them
 in the same worker: objects always go before the rows that point at them.
+
+When S3 or the database stops answering (the client's own short retries exhausted), the pipeline
+stops: no further batch is sent, the batches in flight finish, and `drain()` raises
+`ServiceUnreachable`. A large deletion therefore gives up within seconds of an outage instead of
+spending the client's retries on each of its thousands of batches, and the op's retry policy (or a
+re-run) carries on from the rows still present.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from jobs_orchestration import aws_s3
 from jobs_orchestration.aws_s3 import DeleteOutcome
+from jobs_orchestration.connectivity import ServiceUnreachable, is_unreachable
 from jobs_orchestration.deletion import rows
 from jobs_orchestration.deletion.rows import FILES, Forgotten, Owner
 
@@ -185,7 +192,11 @@ class DeletionPipeline:
                 )
                 deleted += len(outcome.deleted)
                 errors.update({f"s3://{bucket}/{key}": message for key, message in outcome.errors.items()})
+        except ServiceUnreachable:
+            raise
         except Exception as error:  # a failed listing: the prefix stays, named by its row
+            if is_unreachable(error):
+                raise ServiceUnreachable(f"S3 ({bucket}): {aws_s3.call_error_message(error)}") from error
             errors[f"s3://{bucket}/{prefix}"] = aws_s3.call_error_message(error)
         if errors:
             return _TaskResult(deleted, Forgotten(), errors)
@@ -217,6 +228,8 @@ class DeletionPipeline:
             return aws_s3.delete_s3_keys(self.client, bucket, keys)
         except Exception as error:
             message = aws_s3.call_error_message(error)
+            if is_unreachable(error):
+                raise ServiceUnreachable(f"S3 ({bucket}): {message}") from error
             return DeleteOutcome(errors=dict.fromkeys(keys, message))
 
     def _keeps_versions(self, bucket: str) -> bool:
@@ -230,11 +243,12 @@ class DeletionPipeline:
         try:
             with self.engine.begin() as connection:
                 return (self.forget or rows.forget)(connection, owners), {}
-        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as error:
+        except sqlalchemy.exc.DBAPIError as error:
             # The objects are gone; the rows stay and a retry removes them (S3 reports a missing key
-            # as deleted). A lost connection or a timeout is worth retrying.
-            message = f"ConnectionError: database: {type(error).__name__}"
-            return Forgotten(), {f"{owner.table}/{owner.id}": message for owner in owners}
+            # as deleted).
+            if is_unreachable(error):
+                raise ServiceUnreachable(f"database: {type(error).__name__}") from error
+            raise
 
 
 @dataclass

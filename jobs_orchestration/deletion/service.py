@@ -8,7 +8,8 @@ still present say what is left and a re-run carries on from there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -16,9 +17,10 @@ from urllib.parse import urlparse
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
+from jobs_orchestration.connectivity import ServiceUnreachable
 from jobs_orchestration.deletion import guards, rows
 from jobs_orchestration.deletion.guards import GuardVerdict
-from jobs_orchestration.deletion.pipeline import DeletionPipeline, DryRunTally, ObjectSink
+from jobs_orchestration.deletion.pipeline import DeletionPipeline, DryRunTally, ObjectSink, PipelineTotals
 from jobs_orchestration.deletion.report import DeletionReport, DryRunSummary, Outcome
 from jobs_orchestration.deletion.rows import ASSETS, FILES, RANGES, Forgotten, Owner
 from jobs_orchestration.deletion.scope import DatasetPackages, PackageScope, PackageTree, iter_package_pages
@@ -50,11 +52,8 @@ def delete_package(
     scope = PackageTree(package_id, organization_id)
     if dry_run:
         return _dry_run(stores, scope, report)
-    with DeletionPipeline(
-        stores.s3_client, stores.engine, workers=stores.workers, forget=stores.forget
-    ) as pipeline:
+    with _pipeline(stores, report) as pipeline:
         report.packages_deleted = _feed(stores, scope, pipeline, hold=package_id)
-        _take_totals(report, pipeline)
     report.packages_deleted += _close_pages(stores.engine, scope, hold=package_id)
     report.remaining = rows.remaining_in_scope(stores.engine, scope)
     if report.remaining.total or report.error_count:
@@ -79,12 +78,9 @@ def delete_dataset(
     scope = DatasetPackages(dataset_id)
     if dry_run:
         return _dry_run(stores, scope, report, dataset_id=dataset_id)
-    with DeletionPipeline(
-        stores.s3_client, stores.engine, workers=stores.workers, forget=stores.forget
-    ) as pipeline:
+    with _pipeline(stores, report) as pipeline:
         _feed_assets(stores, dataset_id, pipeline)
         report.packages_deleted = _feed(stores, scope, pipeline)
-        _take_totals(report, pipeline)
     report.packages_deleted += _close_pages(stores.engine, scope)
     report.remaining = rows.remaining_in_scope(stores.engine, scope, dataset_id=dataset_id)
     if report.remaining.total or report.error_count:
@@ -131,8 +127,26 @@ def _close_pages(engine: Engine, scope: PackageScope, *, hold: int | None = None
     return closed
 
 
-def _take_totals(report: DeletionReport, pipeline: DeletionPipeline) -> None:
-    totals = pipeline.drain()
+@contextmanager
+def _pipeline(stores: DeletionStores, report: DeletionReport) -> Iterator[DeletionPipeline]:
+    """A pipeline fed by the block, drained at its end, its totals copied into the report. An outage
+    of S3 or the database ends the block early and counts as one more (transient) error: the rows
+    still present then say what remains."""
+    pipeline = DeletionPipeline(stores.s3_client, stores.engine, workers=stores.workers, forget=stores.forget)
+    outage: ServiceUnreachable | None = None
+    try:
+        with pipeline:
+            yield pipeline
+            pipeline.drain()
+    except ServiceUnreachable as error:
+        outage = error
+    _take_totals(report, pipeline.totals)
+    if outage is not None:
+        report.error_count += 1
+        report.errors["unreachable"] = str(outage)
+
+
+def _take_totals(report: DeletionReport, totals: PipelineTotals) -> None:
     report.objects_deleted = totals.objects_deleted
     report.files_deleted = totals.forgotten.files
     report.bytes_deleted = totals.forgotten.bytes
@@ -152,6 +166,8 @@ def _failed(report: DeletionReport) -> DeletionReport:
         f"time-series range(s), {remaining.assets if remaining else '?'} dataset asset(s); "
         "a retry deletes just those"
     )
+    if "unreachable" in report.errors:
+        report.message += f" (stopped early: {report.errors['unreachable']})"
     return report
 
 

@@ -5,7 +5,9 @@ One tick does, in order:
 1. **Acknowledge.** The cursor holds the receipt handles of messages handed off on earlier ticks, keyed
    by the run key asked for. Those whose run now exists are deleted from the queue; the others stay
    pending until their receipt handles expire (the visibility timeout), after which the messages come
-   back by themselves.
+   back by themselves. When SQS does not answer, the handles not deleted stay pending too, and the
+   tick ends there (it receives nothing it could not acknowledge later): the next tick after SQS is
+   back deletes them, and until then a message only ever leaves the queue once its run exists.
 2. **Receive**, bounded by message count and by wall time, well inside the 60 s a sensor tick may take.
 3. **Parse.** A message that cannot be parsed (or whose batch cannot be routed) is sent to the
    dead-letter queue with its reason and original body, and deleted from the main queue, in this tick.
@@ -36,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from jobs_orchestration.connectivity import is_unreachable
 from jobs_orchestration.intake.messages import (
     DeleteDatasetJob,
     DeletePackageJob,
@@ -140,6 +143,14 @@ class TickResult(Generic[RequestT]):
 
 
 @dataclass
+class _DeleteOutcome:
+    deleted: int = 0
+    failures: list[str] = field(default_factory=list)
+    unanswered: set[str] = field(default_factory=set)
+    """Receipt handles of calls SQS never answered (unreachable): still valid, to be tried again."""
+
+
+@dataclass
 class _Cursor:
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     """run key -> {"receipts": [...], "members": [short keys], "since": epoch seconds}"""
@@ -193,7 +204,10 @@ class QueueIntake:
         started = time.monotonic()
         state = _Cursor.load(cursor)
         result: TickResult[RequestT] = TickResult(requests=[], cursor="")
-        result.acknowledged = self._acknowledge(state, run_exists, now(), result)
+        result.acknowledged, unreachable = self._acknowledge(state, run_exists, now(), result)
+        if unreachable:
+            result.cursor = state.dump()
+            return result
 
         received, rejected = self._receive(result)
         fresh = self._deduplicate(state, received, run_exists, result)
@@ -224,24 +238,31 @@ class QueueIntake:
 
     def _acknowledge(
         self, state: _Cursor, run_exists: Callable[[str], bool], at: float, result: TickResult
-    ) -> int:
-        owned: list[str] = []
+    ) -> tuple[int, bool]:
+        """Delete the messages whose run exists; returns how many went and whether SQS was unreachable."""
+        owned: dict[str, dict[str, Any]] = {}
         for run_key, entry in list(state.pending.items()):
             if run_exists(run_key):
-                owned.extend(entry["receipts"])
+                owned[run_key] = entry
                 for key in entry["members"]:
                     state.handed_off[key] = None
-                del state.pending[run_key]
             elif at - entry["since"] > self.limits.pending_seconds:
                 del state.pending[run_key]
         excess = len(state.handed_off) - self.limits.remembered_keys
         for key in list(state.handed_off)[: max(excess, 0)]:
             del state.handed_off[key]
-        deleted, failures = self._delete(owned)
-        # A handle that failed to delete (expired, say) is safe to drop: the message comes back and is
-        # recognized through handed_off.
-        result.errors.extend(failures)
-        return deleted
+        outcome = self._delete([handle for entry in owned.values() for handle in entry["receipts"]])
+        result.errors.extend(outcome.failures)
+        for run_key, entry in owned.items():
+            # A handle SQS answered for is done with, even when it failed (expired, say): the message
+            # comes back and is recognized through handed_off. A handle whose call never got an answer
+            # is tried again on the next tick, while it can still be valid.
+            unanswered = [handle for handle in entry["receipts"] if handle in outcome.unanswered]
+            if unanswered and at - entry["since"] <= self.limits.pending_seconds:
+                entry["receipts"] = unanswered
+            else:
+                del state.pending[run_key]
+        return outcome.deleted, bool(outcome.unanswered)
 
     # -- receive, parse, deduplicate ---------------------------------------------------------------
 
@@ -300,8 +321,7 @@ class QueueIntake:
                 fresh[key] = item
                 continue
             result.duplicates += 1
-        _, failures = self._delete(already_owned)
-        result.errors.extend(failures)
+        result.errors.extend(self._delete(already_owned).failures)
         return list(fresh.values())
 
     def batches(self, received: list[ReceivedJob]) -> list[JobBatch]:
@@ -338,23 +358,28 @@ class QueueIntake:
                 message_id = chunk[int(failure["Id"])].message_id
                 result.errors.append(f"dead-letter send failed for {message_id}: {failure}")
             moved = [chunk[index] for index in sorted(sent)]
-            _, failures = self._delete([item.receipt_handle for item in moved])
-            result.errors.extend(failures)
+            result.errors.extend(self._delete([item.receipt_handle for item in moved]).failures)
             result.dead_letters.extend(DeadLetter(item.message_id, item.reason) for item in moved)
 
-    def _delete(self, receipt_handles: list[str]) -> tuple[int, list[str]]:
-        deleted, failures = 0, []
+    def _delete(self, receipt_handles: list[str]) -> _DeleteOutcome:
+        outcome = _DeleteOutcome()
         for start in range(0, len(receipt_handles), SQS_MAX_BATCH):
             chunk = receipt_handles[start : start + SQS_MAX_BATCH]
+            if outcome.unanswered:
+                # SQS did not answer the previous call: the rest waits for the next tick.
+                outcome.unanswered.update(chunk)
+                continue
             entries = [{"Id": str(index), "ReceiptHandle": handle} for index, handle in enumerate(chunk)]
             try:
                 response = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
             except Exception as error:
-                failures.append(f"delete failed: {error}")
+                outcome.failures.append(f"delete failed: {error}")
+                if is_unreachable(error):
+                    outcome.unanswered.update(chunk)
                 continue
-            deleted += len(response.get("Successful", []))
-            failures.extend(f"delete failed: {failure}" for failure in response.get("Failed", []))
-        return deleted, failures
+            outcome.deleted += len(response.get("Successful", []))
+            outcome.failures.extend(f"delete failed: {failure}" for failure in response.get("Failed", []))
+        return outcome
 
     def queue_counts(self, result: TickResult | None = None) -> dict[str, int]:
         names = {

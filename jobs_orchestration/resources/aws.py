@@ -1,13 +1,25 @@
-"""SQS and SNS resources. dagster-aws ships S3 but neither of these, so they are built on its boto3
-configuration base, like its own RDS and SSM resources."""
+"""AWS resources: SQS and SNS (dagster-aws ships S3 but neither of these, so they are built on its boto3
+configuration base, like its own RDS and SSM resources), and S3 with the project's client bounds.
+
+Every client they hand out has a connect and a read timeout and a short retry (see
+`jobs_orchestration.connectivity`): an outage surfaces in seconds, and the ops' retry policies take it
+from there.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import boto3
-from dagster_aws.utils import ResourceWithBoto3Configuration, construct_boto_client_retry_config
+from dagster_aws.s3 import S3Resource
+from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field
+
+from jobs_orchestration.connectivity import CLIENT_MAX_ATTEMPTS, aws_client_config
+
+_MAX_ATTEMPTS_DESCRIPTION = (
+    "Attempts of one AWS call, the first included; longer outages are retried by the ops' retry policies"
+)
 
 
 def boto3_client(resource: ResourceWithBoto3Configuration, service: str) -> Any:
@@ -23,8 +35,17 @@ def boto3_client(resource: ResourceWithBoto3Configuration, service: str) -> Any:
         aws_access_key_id=resource.aws_access_key_id,
         aws_secret_access_key=resource.aws_secret_access_key,
         aws_session_token=resource.aws_session_token,
-        config=construct_boto_client_retry_config(resource.max_attempts),
+        config=aws_client_config(resource.max_attempts),
     )
+
+
+class BoundedS3Resource(S3Resource):
+    """dagster-aws's S3 resource, handing out clients with the project's timeouts and short retry."""
+
+    max_attempts: int = Field(default=CLIENT_MAX_ATTEMPTS, description=_MAX_ATTEMPTS_DESCRIPTION)
+
+    def get_client(self) -> Any:
+        return boto3_client(self, "s3")
 
 
 class SQSResource(ResourceWithBoto3Configuration):
@@ -34,6 +55,7 @@ class SQSResource(ResourceWithBoto3Configuration):
     dead_letter_queue_url: str = Field(
         description="URL of the queue that holds messages which could not be parsed or routed"
     )
+    max_attempts: int = Field(default=CLIENT_MAX_ATTEMPTS, description=_MAX_ATTEMPTS_DESCRIPTION)
 
     def get_client(self) -> Any:
         return boto3_client(self, "sqs")
@@ -43,6 +65,7 @@ class SNSResource(ResourceWithBoto3Configuration):
     """The topic dataset changelog events are published to."""
 
     topic_arn: str = Field(description="ARN of the changelog SNS topic")
+    max_attempts: int = Field(default=CLIENT_MAX_ATTEMPTS, description=_MAX_ATTEMPTS_DESCRIPTION)
 
     def get_client(self) -> Any:
         return boto3_client(self, "sns")

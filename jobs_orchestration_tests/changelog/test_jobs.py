@@ -11,6 +11,7 @@ from jobs_orchestration.defs.changelog.config import RECORD_CHANGELOG_EVENTS_OP
 from jobs_orchestration.defs.changelog.sensors import changelog_outbox_sensor
 from jobs_orchestration.resources import SNSResource
 from jobs_orchestration_tests.support.changelog import DATASET_ID, ORGANIZATION_ID, USER_NODE_ID
+from jobs_orchestration_tests.support.retries import retries_of, with_compressed_retries
 
 
 class SNSDuringAnOutage(SNSResource):
@@ -85,7 +86,7 @@ def test_a_refused_message_fails_the_run_after_the_others_are_recorded(
 
 
 def test_the_outbox_sensor_sweeps_rows_left_unpublished(project_env, seeded_db, subscriber, instance):
-    job = defs.resolve_job_def("dataset_changelog_job")
+    job = with_compressed_retries(defs.resolve_job_def("dataset_changelog_job"))
     result = job.execute_in_process(
         run_config=run_config(changelog_message("job-1")),
         instance=instance,
@@ -93,6 +94,7 @@ def test_the_outbox_sensor_sweeps_rows_left_unpublished(project_env, seeded_db, 
         raise_on_error=False,
     )
     assert not result.success
+    assert retries_of(result) == job.op_retry_policy.max_retries
     assert [row.published_at for row in rows(seeded_db)] == [None, None]
 
     with dg.build_sensor_context(instance=instance, resources={"platform_db": seeded_db}) as context:

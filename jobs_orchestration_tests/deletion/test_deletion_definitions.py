@@ -4,6 +4,7 @@ the environment."""
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.definitions.dependency import NodeHandle
 
 from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP, DELETE_PACKAGES_OP
 from jobs_orchestration.devstack.aws import TIMESERIES_BUCKET
@@ -26,7 +27,8 @@ def test_jobs_carry_the_deletion_family_tag_and_a_retry_policy():
         job = defs.resolve_job_def(name)
         assert job.tags["job_family"] == "deletion"
         op = job.graph.node_named(op_name).definition
-        assert op.retry_policy is not None and op.retry_policy.max_retries >= 1
+        policy = job.get_retry_policy_for_handle(NodeHandle(op_name, None))
+        assert policy is not None and policy.max_retries >= 1 and policy.backoff is not None
         assert op.pool == "deletion"
 
 

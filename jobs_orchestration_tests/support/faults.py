@@ -12,16 +12,20 @@ DeleteCall = tuple[str, list[str]]
 """(bucket, keys) of one DeleteObjects call."""
 
 
-def wrap_s3_clients(monkeypatch: pytest.MonkeyPatch, install: Callable[[Any], None]) -> None:
-    """Every client S3Resource hands out from now on gets `install(client)` applied to it."""
-    original = S3Resource.get_client
+def wrap_s3_clients(
+    monkeypatch: pytest.MonkeyPatch,
+    install: Callable[[Any], None],
+    resource_class: type[S3Resource] = S3Resource,
+) -> None:
+    """Every client `resource_class` hands out from now on gets `install(client)` applied to it."""
+    original = resource_class.get_client
 
     def get_client(self: S3Resource) -> Any:
         client = original(self)
         install(client)
         return client
 
-    monkeypatch.setattr(S3Resource, "get_client", get_client)
+    monkeypatch.setattr(resource_class, "get_client", get_client)
 
 
 def record_delete_calls(

@@ -13,6 +13,7 @@ from jobs_orchestration.defs.changelog.config import (
     ChangelogMessageConfig,
 )
 from jobs_orchestration.defs.executors import message_job_executor
+from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY
 from jobs_orchestration.resources import PlatformDatabase, SNSResource
 
 JOB_FAMILY_TAGS = {"job_family": "changelog"}
@@ -62,7 +63,7 @@ def publish_changelog_events(
     _report(context, report)
     if report.failed:
         raise dg.Failure(
-            f"{report.failed} changelog event(s) not published yet; they stay in the outbox",
+            f"{_not_published(report)} not published yet; they stay in the outbox",
             metadata={"errors": dg.MetadataValue.json(report.errors)},
         )
     if recorded["refused"]:
@@ -76,6 +77,9 @@ def publish_changelog_events(
 @dg.job(
     tags=JOB_FAMILY_TAGS,
     executor_def=message_job_executor,
+    # Recording is idempotent (stable event ids) and publishing takes only unpublished rows, so either
+    # step can run again after an outage of the database or of SNS.
+    op_retry_policy=OUTAGE_RETRY_POLICY,
     description="Record dataset changelog events (a transactional outbox) and publish them to SNS.",
     config=dg.RunConfig(
         ops={
@@ -124,7 +128,7 @@ def publish_changelog_outbox(
     _report(context, report)
     if report.failed:
         raise dg.Failure(
-            f"{report.failed} changelog event(s) still not published",
+            f"{_not_published(report)} still not published",
             metadata={"errors": dg.MetadataValue.json(report.errors)},
         )
 
@@ -132,6 +136,7 @@ def publish_changelog_outbox(
 @dg.job(
     tags=JOB_FAMILY_TAGS,
     executor_def=message_job_executor,
+    op_retry_policy=OUTAGE_RETRY_POLICY,
     description="Publish changelog events a crash or an SNS outage left unpublished.",
 )
 def changelog_outbox_job() -> None:
@@ -150,6 +155,12 @@ def _incoming(message: ChangelogMessageConfig) -> IncomingMessage:
             for event in message.events
         ],
     )
+
+
+def _not_published(report: PublishReport) -> str:
+    if report.unreachable:
+        return f"{report.unreachable}: {report.failed} changelog event(s) and any after them"
+    return f"{report.failed} changelog event(s)"
 
 
 def _report(context: dg.OpExecutionContext, report: PublishReport) -> None:

@@ -1,4 +1,7 @@
-"""The deletion jobs, started by `sqs_jobs_sensor` (one run per message) or from the launchpad."""
+"""The deletion jobs, started by `sqs_jobs_sensor` (one run per message) or from the launchpad.
+
+A failed attempt is retried on the outage schedule when it failed for a reason that may pass (the ops
+raise `dg.Failure(allow_retries=False)` otherwise); a retry deletes just what the rows say is left."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import dagster as dg
 from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP, DELETE_PACKAGES_OP
 from jobs_orchestration.defs.deletion.ops import delete_dataset_op, delete_packages
 from jobs_orchestration.defs.executors import message_job_executor
+from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY
 
 DELETION_TAGS = {"job_family": "deletion"}
 
@@ -42,6 +46,7 @@ DATASET_EXAMPLE_CONFIG = {
 @dg.job(
     tags=DELETION_TAGS,
     executor_def=message_job_executor,
+    op_retry_policy=OUTAGE_RETRY_POLICY,
     config=PACKAGE_EXAMPLE_CONFIG,
     description="Delete DELETING packages with all their descendants: S3 objects (every version), "
     "time-series data, rows. Set dry_run to see what would go.",
@@ -53,6 +58,7 @@ def delete_package_job() -> None:
 @dg.job(
     tags=DELETION_TAGS,
     executor_def=message_job_executor,
+    op_retry_policy=OUTAGE_RETRY_POLICY,
     config=DATASET_EXAMPLE_CONFIG,
     description="Delete a DELETING dataset: its banner and readme, all its packages, then its rows. "
     "Set dry_run to see what would go.",

@@ -25,16 +25,11 @@ from jobs_orchestration.deletion.report import DeletionReport, Outcome
 from jobs_orchestration.deletion.service import DeletionStores, delete_dataset, delete_package
 from jobs_orchestration.resources import PlatformDatabase
 
-DELETION_RETRY_POLICY = dg.RetryPolicy(
-    max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-)
-"""For transient failures only: permanent ones raise `dg.Failure(allow_retries=False)`."""
-
 PACKAGE_JOB_NAME = "DeletePackageJob"
 DATASET_JOB_NAME = "DeleteDatasetJob"
 
 
-@dg.op(name=DELETE_PACKAGES_OP, retry_policy=DELETION_RETRY_POLICY, pool="deletion")
+@dg.op(name=DELETE_PACKAGES_OP, pool="deletion")
 def delete_packages(
     context: dg.OpExecutionContext,
     config: DeletePackagesConfig,
@@ -60,7 +55,7 @@ def delete_packages(
     return _finish(context, reports)
 
 
-@dg.op(name=DELETE_DATASET_OP, retry_policy=DELETION_RETRY_POLICY, pool="deletion")
+@dg.op(name=DELETE_DATASET_OP, pool="deletion")
 def delete_dataset_op(
     context: dg.OpExecutionContext,
     config: DeleteDatasetConfig,

@@ -35,7 +35,7 @@ def snapshot_cleanup(
         options = config.to_options()
         report = run_cleanup(email_parser_db.engine, snapshot_store.get_store(), options)
     except (ValueError, TooManyDeletions, CleanupAlreadyRunning) as error:
-        raise dg.Failure(description=str(error)) from error
+        raise dg.Failure(description=str(error), allow_retries=False) from error
 
     with email_parser_db.engine.connect() as connection:
         freed_files, freed_bytes = storage_savings(connection, dt.datetime.now(dt.UTC))
@@ -54,6 +54,7 @@ def snapshot_cleanup(
             "marked and the next run retries them. "
             f"{report.deleted_count} files were deleted.",
             metadata={"errors": dg.MetadataValue.text(errors_text(report))},
+            allow_retries=False,
         )
 
 

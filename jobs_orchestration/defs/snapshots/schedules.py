@@ -14,6 +14,7 @@ import zoneinfo
 import dagster as dg
 
 from jobs_orchestration import settings
+from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY
 from jobs_orchestration.defs.snapshots.assets import snapshot_cleanup
 
 DEFAULT_CLEANUP_TIMEZONE = "Europe/Oslo"
@@ -25,6 +26,9 @@ snapshot_cleanup_job = dg.define_asset_job(
     description="One snapshot cleanup run; dagster.yaml lets one run of job_family=snapshot_cleanup "
     "go at a time",
     tags={"job_family": "snapshot_cleanup"},
+    # A database outage is retried (both phases pick up where an interrupted run stopped); files that
+    # could not be deleted are left to the next night's run.
+    op_retry_policy=OUTAGE_RETRY_POLICY,
 )
 
 

@@ -27,7 +27,10 @@ def organization_id_of(partition_key: str) -> int:
     except ValueError:
         organization_id = 0
     if organization_id <= 0 or str(organization_id) != partition_key:
-        raise dg.Failure(f"partition key {partition_key!r}: not an organization id (a positive integer)")
+        raise dg.Failure(
+            f"partition key {partition_key!r}: not an organization id (a positive integer)",
+            allow_retries=False,
+        )
     return organization_id
 
 
@@ -47,7 +50,7 @@ def _refresh(
             dry_run=config.dry_run,
         )[organization_id]
     except UnknownOrganization as error:
-        raise dg.Failure(str(error)) from error
+        raise dg.Failure(str(error), allow_retries=False) from error
     duration = time.perf_counter() - started
     if config.dry_run:
         for event in storage_events(totals, duration_seconds=duration):

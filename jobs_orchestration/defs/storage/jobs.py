@@ -5,6 +5,7 @@ import time
 import dagster as dg
 from pydantic import Field
 
+from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY
 from jobs_orchestration.defs.storage.assets import STORAGE_POOL, storage_assets
 from jobs_orchestration.defs.storage.config import StorageTotalsConfig
 from jobs_orchestration.defs.storage.metadata import storage_events
@@ -23,6 +24,7 @@ storage_refresh_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*storage_assets),
     description="Refresh the storage totals of one organization (one partition per run)",
     tags=STORAGE_TAGS,
+    op_retry_policy=OUTAGE_RETRY_POLICY,
 )
 
 
@@ -75,6 +77,7 @@ def refresh_all_organizations_op(
     name=STORAGE_TOTALS_JOB,
     description="Refresh the storage totals of every organization, many per run",
     tags=STORAGE_TAGS,
+    op_retry_policy=OUTAGE_RETRY_POLICY,
 )
 def storage_totals_job():
     refresh_all_organizations_op()

@@ -1,0 +1,57 @@
+"""How every job talks to S3, SNS, SQS and PostgreSQL so that an outage costs seconds, not minutes.
+
+A client's own retries only ride out a blip: a few quick attempts, each bounded by a connect and a read
+timeout (botocore's defaults are 60 s each, five attempts, so one call against a silent endpoint could
+hang for five minutes). Longer outages are the job of the ops' retry policies, with backoff and visible
+in the run, and, beyond those, of a visible failure that leaves a record of what remains.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy.exc
+from botocore.config import Config
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError
+
+CONNECT_TIMEOUT_SECONDS = 5
+READ_TIMEOUT_SECONDS = 30
+"""Longer than any one call takes when the service is healthy (a DeleteObjects of 1,000 keys, a long
+poll of the queue), short enough that a silent endpoint is given up on within a minute."""
+CLIENT_MAX_ATTEMPTS = 3
+"""Attempts of one AWS call, the first included (standard retry mode: a few seconds of backoff)."""
+
+POSTGRES_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+    # A connection whose server went away silently is found dead within about a minute instead of
+    # the operating system's two hours.
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
+def aws_client_config(max_attempts: int = CLIENT_MAX_ATTEMPTS) -> Config:
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
+    )
+
+
+class ServiceUnreachable(ConnectionError):
+    """A service stopped answering during a job; later attempts may get through once it is back."""
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True for a lost or refused connection or a timeout, to an AWS endpoint or to the database: the
+    service is not answering, as opposed to answering with an error."""
+    if isinstance(error, (ConnectionError, BotoConnectionError, HTTPClientError, TimeoutError)):
+        return True
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        return error.connection_invalidated or isinstance(
+            error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+        )
+    return False
