@@ -220,7 +220,7 @@ def baseline(url: str, *, refresh_settings: bool) -> tuple[float, float | None]:
     with engine.connect() as connection:
         if refresh_settings:
             connection.execute(sa.text("SET jit = off"))
-            connection.execute(sa.text(f"SET work_mem = '{WORK_MEMORY}'"))
+            connection.execute(sa.text("SELECT set_config('work_mem', :memory, false)"), {"memory": WORK_MEMORY})
         for _ in range(2):
             started, cpu_before = time.perf_counter(), _backend_cpu_seconds(pids)
             connection.execute(sa.text(BASELINE)).one()

@@ -214,9 +214,10 @@ _ROOTS_FROM_THE_CACHE = f"""
 
 def compute_dataset_sizes(from_this_refresh: bool) -> str:
     """Package sizes come from this refresh's temporary table, or else from the `package_storage` cache."""
+    roots = _ROOTS_OF_THIS_REFRESH if from_this_refresh else _ROOTS_FROM_THE_CACHE
     return f"""
 CREATE TEMPORARY TABLE {DATASET_SIZES} AS
-WITH roots AS ({_ROOTS_OF_THIS_REFRESH if from_this_refresh else _ROOTS_FROM_THE_CACHE}
+WITH roots AS ({roots}
 )
 SELECT d.id AS dataset_id, d.organization_id,
        CASE WHEN d.state IN {sql_list(UNCOUNTED_DATASET_STATES)} THEN 0 ELSE 1 END AS counted,

@@ -95,7 +95,7 @@ def refresh_storage(
         connection.execute(sa.text("SET LOCAL jit = off"))
         # A batch's hashes and sorts (parents, sums per package) outgrow the default 4 MB at a few
         # hundred organizations and would spill to disk.
-        connection.execute(sa.text(f"SET LOCAL work_mem = '{WORK_MEMORY}'"))
+        connection.execute(sa.text("SELECT set_config('work_mem', :memory, true)"), {"memory": WORK_MEMORY})
     parameters = {"organization_ids": ids, "now": utcnow()}
     figures: dict[int, dict[Level, LevelTotals]] = {organization_id: {} for organization_id in ids}
     # Dropped first too: on SQLite a failed refresh may leave them on the pooled connection.
