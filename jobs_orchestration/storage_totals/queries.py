@@ -1,9 +1,13 @@
 """The set-based SQL of the storage totals. Every statement works on a batch of organizations at once
 (`:organization_ids`) and runs on PostgreSQL and SQLite alike.
 
-Each level is first computed into a temporary table (with a `changed` flag against the cache), so the
-figures, the dry run and the write all read one computation, and the level above can read it without
-the cache having been written.
+Each level is first computed into a temporary table, so the figures, the dry run and the write all read
+one computation, and the level above can read it without the cache having been written. Each computed
+row carries its `row_action` against the cache rows filed under the batch's organizations: 'insert'
+(none yet), 'update' (it differs) or NULL (nothing to write). Changed rows are updated and new rows
+inserted by a plain INSERT: on a first fill every row is new, and an upsert would pay a conflict
+check for each of them. Only a row still filed under an organization outside the batch (its package
+moved) conflicts; the `UPSERT_NEW_*` statements are the way round that.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ BATCH_PACKAGES = "storage_totals_batch_packages"
 PACKAGE_SIZES = "storage_totals_package_sizes"
 DATASET_SIZES = "storage_totals_dataset_sizes"
 ORGANIZATION_SIZES = "storage_totals_organization_sizes"
+
+_ROWS_TO_INSERT_AND_UPDATE = """SUM(CASE WHEN row_action = 'insert' THEN 1 ELSE 0 END) AS rows_to_insert,
+       SUM(CASE WHEN row_action = 'update' THEN 1 ELSE 0 END) AS rows_to_update"""
 
 _COUNTED_SOURCE_FILES_OF_P = f"""
 FROM files f
@@ -59,27 +66,59 @@ def copy_batch_packages(dialect_name: str) -> str:
     return _COPY_BATCH_PACKAGES_PORTABLE
 
 
+# The path of packages walked so far stops a cycle in the parent links. PostgreSQL keeps it as an
+# integer array; SQLite has no arrays, so there it is a string ",id,id," searched with LIKE (slower on
+# PostgreSQL than the array).
+_ARRAY_PATH = {"start": "ARRAY[package_id]", "extend": "w.path || p.id", "excludes": "p.id <> ALL (w.path)"}
+_STRING_PATH = {
+    "start": "',' || package_id || ','",
+    "extend": "w.path || p.id || ','",
+    "excludes": "w.path NOT LIKE '%,' || p.id || ',%'",
+}
+
+
+def compute_package_sizes(dialect_name: str) -> str:
+    path = _ARRAY_PATH if dialect_name == "postgresql" else _STRING_PATH
+    return _COMPUTE_PACKAGE_SIZES.format(**path)
+
+
 # Only packages whose size is not zero have a cache row (a missing row reads as 0): most of the cost
 # of a first refresh is writing rows, and a zero row says nothing a missing one does not.
 # Each package's counted files walk up the tree, one level per step, through packages that are not
-# blocked; a package's size is what reaches it. The path string stops a cycle in the parent links
-# (it cannot be an array: SQLite has none). Trees are shallow, so the walk is a few steps long.
-COMPUTE_PACKAGE_SIZES = f"""
+# blocked; a package's size is what reaches it. Trees are shallow, so the walk is a few steps long.
+# Most packages with files are leaves, and a leaf cannot be on a cycle: their files are summed per
+# parent and walk on from there as one row, which keeps the walk to a fraction of its rows.
+# (compute_package_sizes fills the path placeholders; other braces are doubled.)
+_COMPUTE_PACKAGE_SIZES = f"""
 CREATE TEMPORARY TABLE {PACKAGE_SIZES} AS
 WITH RECURSIVE own AS (
-    SELECT id AS package_id, parent_id, dataset_id, bytes, files
-    FROM {BATCH_PACKAGES}
-    WHERE files > 0
+    SELECT b.id AS package_id, b.parent_id, b.dataset_id, b.bytes, b.files,
+           CASE WHEN parents.parent_id IS NULL THEN 1 ELSE 0 END AS is_leaf
+    FROM {BATCH_PACKAGES} b
+    LEFT JOIN (SELECT DISTINCT parent_id FROM {BATCH_PACKAGES}) parents ON parents.parent_id = b.id
+    WHERE b.files > 0
+),
+from_leaves AS (
+    SELECT p.id AS package_id, p.parent_id, p.dataset_id,
+           CAST(SUM(o.bytes) AS BIGINT) AS bytes, CAST(SUM(o.files) AS BIGINT) AS files
+    FROM own o
+    JOIN {BATCH_PACKAGES} p ON p.id = o.parent_id AND p.dataset_id = o.dataset_id
+    WHERE o.is_leaf = 1 AND p.state NOT IN {sql_list(BLOCKED_PACKAGE_STATES)}
+    GROUP BY p.id, p.parent_id, p.dataset_id
 ),
 walk (package_id, parent_id, dataset_id, bytes, files, path) AS (
-    SELECT package_id, parent_id, dataset_id, bytes, files, ',' || package_id || ','
+    SELECT package_id, parent_id, dataset_id, bytes, files, {{start}}
     FROM own
+    WHERE is_leaf = 0
     UNION ALL
-    SELECT p.id, p.parent_id, p.dataset_id, w.bytes, w.files, w.path || p.id || ','
+    SELECT package_id, parent_id, dataset_id, bytes, files, {{start}}
+    FROM from_leaves
+    UNION ALL
+    SELECT p.id, p.parent_id, p.dataset_id, w.bytes, w.files, {{extend}}
     FROM walk w
     JOIN {BATCH_PACKAGES} p ON p.id = w.parent_id AND p.dataset_id = w.dataset_id
     WHERE p.state NOT IN {sql_list(BLOCKED_PACKAGE_STATES)}
-      AND w.path NOT LIKE '%,' || p.id || ',%'
+      AND {{excludes}}
 ),
 reached AS (
     SELECT package_id, CAST(SUM(bytes) AS BIGINT) AS bytes, CAST(SUM(files) AS BIGINT) AS files
@@ -87,22 +126,25 @@ reached AS (
     GROUP BY package_id
 ),
 computed AS (
+    -- Nothing walks into a leaf: its size is its own files'.
     SELECT p.id AS package_id, p.organization_id, p.dataset_id, p.parent_id,
-           COALESCE(r.bytes, 0) AS size, COALESCE(r.files, 0) AS files,
+           COALESCE(r.bytes, leaf.bytes, 0) AS size, COALESCE(r.files, leaf.files, 0) AS files,
            CASE WHEN p.files > 0 THEN 1 ELSE 0 END AS has_counted_files
     FROM {BATCH_PACKAGES} p
     LEFT JOIN reached r ON r.package_id = p.id
+    LEFT JOIN own leaf ON leaf.package_id = p.id AND leaf.is_leaf = 1
     WHERE p.state NOT IN {sql_list(UNCACHED_PACKAGE_STATES)}
 )
 SELECT c.*,
-       CASE WHEN c.size = 0 THEN 0
-            WHEN cached.package_id IS NULL
-                 OR cached.size <> c.size
+       CASE WHEN c.size = 0 THEN NULL
+            WHEN cached.package_id IS NULL THEN 'insert'
+            WHEN cached.size <> c.size
                  OR cached.organization_id <> c.organization_id
                  OR cached.dataset_id <> c.dataset_id
-            THEN 1 ELSE 0 END AS changed
+            THEN 'update' END AS row_action
 FROM computed c
--- Only this batch's rows: a row filed under another organization reads as changed and is rewritten.
+-- Only this batch's rows, which the index on organization_id finds without reading the whole table;
+-- a row still filed under another organization reads as new (see UPSERT_NEW_PACKAGE_ROWS).
 LEFT JOIN (SELECT package_id, organization_id, dataset_id, size FROM package_storage
            WHERE organization_id IN :organization_ids) cached ON cached.package_id = c.package_id
 """
@@ -113,7 +155,7 @@ SELECT organization_id,
        SUM(has_counted_files) AS packages_with_files,
        COALESCE(SUM(CASE WHEN parent_id IS NULL THEN files END), 0) AS files,
        COALESCE(SUM(CASE WHEN parent_id IS NULL THEN size END), 0) AS total_bytes,
-       SUM(changed) AS rows_changed
+       {_ROWS_TO_INSERT_AND_UPDATE}
 FROM {PACKAGE_SIZES}
 GROUP BY organization_id
 """
@@ -126,40 +168,64 @@ WHERE organization_id IN :organization_ids
   )
 """
 
-WRITE_PACKAGE_SIZES = f"""
+INSERT_NEW_PACKAGE_ROWS = f"""
 INSERT INTO package_storage (package_id, organization_id, dataset_id, size, updated_at)
 SELECT package_id, organization_id, dataset_id, size, :now
 FROM {PACKAGE_SIZES}
-WHERE changed = 1
-ON CONFLICT (package_id) DO UPDATE SET
+WHERE row_action = 'insert'
+"""
+
+UPSERT_NEW_PACKAGE_ROWS = (
+    INSERT_NEW_PACKAGE_ROWS
+    + """ON CONFLICT (package_id) DO UPDATE SET
     organization_id = excluded.organization_id,
     dataset_id = excluded.dataset_id,
     size = excluded.size,
     updated_at = excluded.updated_at
 """
+)
+
+UPDATE_CHANGED_PACKAGE_ROWS = f"""
+UPDATE package_storage
+SET organization_id = s.organization_id, dataset_id = s.dataset_id, size = s.size, updated_at = :now
+FROM {PACKAGE_SIZES} s
+WHERE s.package_id = package_storage.package_id AND s.row_action = 'update'
+"""
 
 
-def compute_dataset_sizes(package_sizes: str) -> str:
-    """`package_sizes` is the temporary table of this refresh, or the `package_storage` cache."""
-    return f"""
-CREATE TEMPORARY TABLE {DATASET_SIZES} AS
-WITH roots AS (
+# A dataset's root packages are the batch's packages without a parent that are not DELETED (those have
+# no cache row). This refresh's package sizes list exactly these packages; the cache lists only the
+# sized ones, so reading from it takes the roots from the packages table.
+_ROOTS_OF_THIS_REFRESH = f"""
+    SELECT dataset_id, CAST(SUM(size) AS BIGINT) AS size, COUNT(*) AS root_packages
+    FROM {PACKAGE_SIZES}
+    WHERE parent_id IS NULL
+    GROUP BY dataset_id"""
+
+_ROOTS_FROM_THE_CACHE = f"""
     SELECT p.dataset_id, CAST(COALESCE(SUM(s.size), 0) AS BIGINT) AS size, COUNT(*) AS root_packages
     FROM packages p
-    LEFT JOIN {package_sizes} s ON s.package_id = p.id
+    LEFT JOIN package_storage s ON s.package_id = p.id
     WHERE p.organization_id IN :organization_ids
       AND p.parent_id IS NULL
       AND p.state NOT IN {sql_list(UNCACHED_PACKAGE_STATES)}
-    GROUP BY p.dataset_id
+    GROUP BY p.dataset_id"""
+
+
+def compute_dataset_sizes(from_this_refresh: bool) -> str:
+    """Package sizes come from this refresh's temporary table, or else from the `package_storage` cache."""
+    roots = _ROOTS_OF_THIS_REFRESH if from_this_refresh else _ROOTS_FROM_THE_CACHE
+    return f"""
+CREATE TEMPORARY TABLE {DATASET_SIZES} AS
+WITH roots AS ({roots}
 )
 SELECT d.id AS dataset_id, d.organization_id,
        CASE WHEN d.state IN {sql_list(UNCOUNTED_DATASET_STATES)} THEN 0 ELSE 1 END AS counted,
        COALESCE(roots.size, 0) AS size,
        COALESCE(roots.root_packages, 0) AS root_packages,
-       CASE WHEN cached.dataset_id IS NULL
-                 OR cached.size <> COALESCE(roots.size, 0)
-                 OR cached.organization_id <> d.organization_id
-            THEN 1 ELSE 0 END AS changed
+       CASE WHEN cached.dataset_id IS NULL THEN 'insert'
+            WHEN cached.size <> COALESCE(roots.size, 0) OR cached.organization_id <> d.organization_id
+            THEN 'update' END AS row_action
 FROM datasets d
 LEFT JOIN roots ON roots.dataset_id = d.id
 LEFT JOIN (SELECT dataset_id, organization_id, size FROM dataset_storage
@@ -173,7 +239,7 @@ SELECT organization_id,
        COUNT(*) AS datasets,
        SUM(root_packages) AS root_packages,
        COALESCE(SUM(size), 0) AS total_bytes,
-       SUM(changed) AS rows_changed
+       {_ROWS_TO_INSERT_AND_UPDATE}
 FROM {DATASET_SIZES}
 GROUP BY organization_id
 """
@@ -184,15 +250,27 @@ WHERE organization_id IN :organization_ids
   AND NOT EXISTS (SELECT 1 FROM {DATASET_SIZES} s WHERE s.dataset_id = dataset_storage.dataset_id)
 """
 
-WRITE_DATASET_SIZES = f"""
+INSERT_NEW_DATASET_ROWS = f"""
 INSERT INTO dataset_storage (dataset_id, organization_id, size, updated_at)
 SELECT dataset_id, organization_id, size, :now
 FROM {DATASET_SIZES}
-WHERE changed = 1
-ON CONFLICT (dataset_id) DO UPDATE SET
+WHERE row_action = 'insert'
+"""
+
+UPSERT_NEW_DATASET_ROWS = (
+    INSERT_NEW_DATASET_ROWS
+    + """ON CONFLICT (dataset_id) DO UPDATE SET
     organization_id = excluded.organization_id,
     size = excluded.size,
     updated_at = excluded.updated_at
+"""
+)
+
+UPDATE_CHANGED_DATASET_ROWS = f"""
+UPDATE dataset_storage
+SET organization_id = s.organization_id, size = s.size, updated_at = :now
+FROM {DATASET_SIZES} s
+WHERE s.dataset_id = dataset_storage.dataset_id AND s.row_action = 'update'
 """
 
 
@@ -214,25 +292,40 @@ WITH totals AS (
     GROUP BY o.id
 )
 SELECT t.*,
-       CASE WHEN cached.organization_id IS NULL OR cached.size <> t.size THEN 1 ELSE 0 END AS changed
+       CASE WHEN cached.organization_id IS NULL THEN 'insert'
+            WHEN cached.size <> t.size THEN 'update' END AS row_action
 FROM totals t
 LEFT JOIN organization_storage cached ON cached.organization_id = t.organization_id
 """
 
 
 ORGANIZATION_FIGURES = f"""
-SELECT organization_id, datasets, counted_datasets, size AS total_bytes, changed AS rows_changed
+SELECT organization_id, datasets, counted_datasets, size AS total_bytes,
+       CASE WHEN row_action = 'insert' THEN 1 ELSE 0 END AS rows_to_insert,
+       CASE WHEN row_action = 'update' THEN 1 ELSE 0 END AS rows_to_update
 FROM {ORGANIZATION_SIZES}
 """
 
-WRITE_ORGANIZATION_SIZES = f"""
+INSERT_NEW_ORGANIZATION_ROWS = f"""
 INSERT INTO organization_storage (organization_id, size, updated_at)
 SELECT organization_id, size, :now
 FROM {ORGANIZATION_SIZES}
-WHERE changed = 1
-ON CONFLICT (organization_id) DO UPDATE SET
+WHERE row_action = 'insert'
+"""
+
+UPSERT_NEW_ORGANIZATION_ROWS = (
+    INSERT_NEW_ORGANIZATION_ROWS
+    + """ON CONFLICT (organization_id) DO UPDATE SET
     size = excluded.size,
     updated_at = excluded.updated_at
+"""
+)
+
+UPDATE_CHANGED_ORGANIZATION_ROWS = f"""
+UPDATE organization_storage
+SET size = s.size, updated_at = :now
+FROM {ORGANIZATION_SIZES} s
+WHERE s.organization_id = organization_storage.organization_id AND s.row_action = 'update'
 """
 
 # Two refreshes of one organization never interleave; ids are locked in order so batches that

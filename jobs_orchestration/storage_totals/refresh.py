@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -15,7 +15,10 @@ from jobs_orchestration.db.base import utcnow
 from jobs_orchestration.storage_totals import queries
 
 LOCK_NAMESPACE = 0x5707  # the advisory-lock namespace of storage refreshes ("STO")
+UNIQUE_VIOLATION = "23505"  # PostgreSQL SQLSTATE
 DEFAULT_BATCH_SIZE = 250
+WORK_MEMORY = "64MB"
+"""PostgreSQL memory for each sort or hash of a refresh, on the database server."""
 
 
 class Level(enum.StrEnum):
@@ -90,18 +93,27 @@ def refresh_storage(
     if connection.dialect.name == "postgresql":
         # Compiling these short statements costs more than it saves.
         connection.execute(sa.text("SET LOCAL jit = off"))
+        # A batch's hashes and sorts (parents, sums per package) outgrow the default 4 MB at a few
+        # hundred organizations and would spill to disk.
+        connection.execute(sa.text("SELECT set_config('work_mem', :memory, true)"), {"memory": WORK_MEMORY})
     parameters = {"organization_ids": ids, "now": utcnow()}
     figures: dict[int, dict[Level, LevelTotals]] = {organization_id: {} for organization_id in ids}
     # Dropped first too: on SQLite a failed refresh may leave them on the pooled connection.
     _drop_temporary_tables(connection)
     if Level.PACKAGE in wanted:
-        _refresh_packages(connection, parameters, figures, dry_run)
+        batch_packages = queries.copy_batch_packages(connection.dialect.name)
+        _execute(connection, batch_packages, parameters, analyze=queries.BATCH_PACKAGES)
+        package_sizes = queries.compute_package_sizes(connection.dialect.name)
+        _execute(connection, package_sizes, parameters, analyze=queries.PACKAGE_SIZES)
+        _write_level(connection, Level.PACKAGE, parameters, figures, dry_run)
     if Level.DATASET in wanted:
-        source = queries.PACKAGE_SIZES if Level.PACKAGE in wanted else "package_storage"
-        _refresh_datasets(connection, source, parameters, figures, dry_run)
+        dataset_sizes = queries.compute_dataset_sizes(from_this_refresh=Level.PACKAGE in wanted)
+        _execute(connection, dataset_sizes, parameters)
+        _write_level(connection, Level.DATASET, parameters, figures, dry_run)
     if Level.ORGANIZATION in wanted:
         source = queries.DATASET_SIZES if Level.DATASET in wanted else "dataset_storage"
-        _refresh_organization_rows(connection, source, parameters, figures, dry_run)
+        _execute(connection, queries.compute_organization_sizes(source), parameters)
+        _write_level(connection, Level.ORGANIZATION, parameters, figures, dry_run)
     _drop_temporary_tables(connection)
     return {
         organization_id: OrganizationTotals(
@@ -113,50 +125,90 @@ def refresh_storage(
     }
 
 
-def _refresh_packages(connection, parameters, figures, dry_run: bool) -> None:
-    dialect = connection.dialect.name
-    _execute(connection, queries.copy_batch_packages(dialect), parameters, analyze=queries.BATCH_PACKAGES)
-    _execute(connection, queries.COMPUTE_PACKAGE_SIZES, parameters, analyze=queries.PACKAGE_SIZES)
-    stale = _stale_rows(connection, queries.STALE_PACKAGE_ROWS, parameters)
-    for row in _rows(connection, queries.PACKAGE_FIGURES, parameters):
-        figures[row.organization_id][Level.PACKAGE] = LevelTotals(
+@dataclass(frozen=True)
+class _LevelStatements:
+    figures: str
+    """One row per organization: total_bytes, rows_to_insert, rows_to_update and the level's counts."""
+    counts: tuple[str, ...]
+    insert_new: str
+    upsert_new: str
+    update_changed: str
+    stale_rows: str | None
+    """FROM clause of the cache rows filed under the batch's organizations that must go."""
+
+
+_STATEMENTS = {
+    Level.PACKAGE: _LevelStatements(
+        queries.PACKAGE_FIGURES,
+        ("packages", "packages_with_files", "files"),
+        queries.INSERT_NEW_PACKAGE_ROWS,
+        queries.UPSERT_NEW_PACKAGE_ROWS,
+        queries.UPDATE_CHANGED_PACKAGE_ROWS,
+        queries.STALE_PACKAGE_ROWS,
+    ),
+    Level.DATASET: _LevelStatements(
+        queries.DATASET_FIGURES,
+        ("datasets", "root_packages"),
+        queries.INSERT_NEW_DATASET_ROWS,
+        queries.UPSERT_NEW_DATASET_ROWS,
+        queries.UPDATE_CHANGED_DATASET_ROWS,
+        queries.STALE_DATASET_ROWS,
+    ),
+    Level.ORGANIZATION: _LevelStatements(
+        queries.ORGANIZATION_FIGURES,
+        ("datasets", "counted_datasets"),
+        queries.INSERT_NEW_ORGANIZATION_ROWS,
+        queries.UPSERT_NEW_ORGANIZATION_ROWS,
+        queries.UPDATE_CHANGED_ORGANIZATION_ROWS,
+        None,
+    ),
+}
+
+
+def _write_level(connection: Connection, level: Level, parameters: dict, figures, dry_run: bool) -> None:
+    """Record the level's figures per organization and, unless `dry_run`, write what changed. A
+    statement with nothing to do is not sent: after the first fill, that is most of them."""
+    statements = _STATEMENTS[level]
+    stale = _stale_rows(connection, statements.stale_rows, parameters) if statements.stale_rows else {}
+    to_insert = to_update = 0
+    for row in _rows(connection, statements.figures, parameters):
+        to_insert += int(row.rows_to_insert)
+        to_update += int(row.rows_to_update)
+        changed = int(row.rows_to_insert) + int(row.rows_to_update) + stale.get(row.organization_id, 0)
+        figures[row.organization_id][level] = LevelTotals(
             total_bytes=int(row.total_bytes),
-            rows_changed=int(row.rows_changed) + stale.get(row.organization_id, 0),
-            counts={
-                "packages": int(row.packages),
-                "packages_with_files": int(row.packages_with_files),
-                "files": int(row.files),
-            },
+            rows_changed=changed,
+            counts={name: int(getattr(row, name)) for name in statements.counts},
         )
-    if not dry_run:
-        _execute(connection, queries.WRITE_PACKAGE_SIZES, parameters)
-        _execute(connection, "DELETE " + queries.STALE_PACKAGE_ROWS, parameters)
+    for organization_id, removed in stale.items():
+        # Nothing of the organization is left at this level, but its old rows still go.
+        if level not in figures[organization_id]:
+            figures[organization_id][level] = replace(_EMPTY[level], rows_changed=removed)
+    if dry_run:
+        return
+    if to_update:
+        _execute(connection, statements.update_changed, parameters)
+    if to_insert:
+        _insert_new_rows(connection, statements, parameters)
+    if stale:
+        _execute(connection, "DELETE " + statements.stale_rows, parameters)
 
 
-def _refresh_datasets(connection, package_sizes: str, parameters, figures, dry_run: bool) -> None:
-    _execute(connection, queries.compute_dataset_sizes(package_sizes), parameters)
-    stale = _stale_rows(connection, queries.STALE_DATASET_ROWS, parameters)
-    for row in _rows(connection, queries.DATASET_FIGURES, parameters):
-        figures[row.organization_id][Level.DATASET] = LevelTotals(
-            total_bytes=int(row.total_bytes),
-            rows_changed=int(row.rows_changed) + stale.get(row.organization_id, 0),
-            counts={"datasets": int(row.datasets), "root_packages": int(row.root_packages)},
-        )
-    if not dry_run:
-        _execute(connection, queries.WRITE_DATASET_SIZES, parameters)
-        _execute(connection, "DELETE " + queries.STALE_DATASET_ROWS, parameters)
-
-
-def _refresh_organization_rows(connection, dataset_sizes: str, parameters, figures, dry_run: bool) -> None:
-    _execute(connection, queries.compute_organization_sizes(dataset_sizes), parameters)
-    for row in _rows(connection, queries.ORGANIZATION_FIGURES, parameters):
-        figures[row.organization_id][Level.ORGANIZATION] = LevelTotals(
-            total_bytes=int(row.total_bytes),
-            rows_changed=int(row.rows_changed),
-            counts={"datasets": int(row.datasets), "counted_datasets": int(row.counted_datasets)},
-        )
-    if not dry_run:
-        _execute(connection, queries.WRITE_ORGANIZATION_SIZES, parameters)
+def _insert_new_rows(connection: Connection, statements: _LevelStatements, parameters: dict) -> None:
+    """A plain INSERT, which conflicts only with a row filed under an organization outside the batch;
+    then the savepoint takes the INSERT back and the upsert moves that row. SQLite upserts at once: its
+    savepoints through the Python driver are not worth the trouble for a local run."""
+    if connection.dialect.name != "postgresql":
+        _execute(connection, statements.upsert_new, parameters)
+        return
+    try:
+        with connection.begin_nested():
+            _execute(connection, statements.insert_new, parameters)
+    except sa.exc.IntegrityError as error:
+        sqlstate = getattr(error.orig, "pgcode", None) or getattr(error.orig, "sqlstate", None)
+        if sqlstate != UNIQUE_VIOLATION:
+            raise
+        _execute(connection, statements.upsert_new, parameters)
 
 
 def refresh_organizations(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from jobs_orchestration.db.platform import DatasetState, PackageState
 from jobs_orchestration.storage_totals import Level, UnknownOrganization, refresh_organizations
@@ -141,6 +142,69 @@ def test_deleted_packages_are_excluded_and_their_stale_rows_reset(engine, tree):
     # top updated; the rows of the deleted and the now empty package removed; dataset and organization
     assert totals.levels[Level.PACKAGE].rows_changed == 3
     assert totals.rows_changed == 5
+
+
+def test_a_package_whose_counted_files_disappear_is_reset_to_zero(engine, tree):
+    organization = tree.organization()
+    dataset = tree.dataset(organization)
+    top = tree.collection(dataset)
+    emptied = tree.package(dataset, parent_id=top, files=(30,))
+    viewed = tree.package(dataset, parent_id=top, files=(12,))
+    kept = tree.package(dataset, parent_id=top, files=(4,))
+    refresh_organizations(engine, [organization])
+
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM files WHERE package_id = :id"), {"id": emptied})
+        connection.execute(
+            sa.text("UPDATE files SET object_type = 'view' WHERE package_id = :id"), {"id": viewed}
+        )
+    totals = refresh_organizations(engine, [organization])[organization]
+
+    cache = cached_sizes(engine)
+    assert cache["package"] == {top: 4, kept: 4}
+    assert cache["dataset"] == {dataset: 4}
+    assert cache["organization"] == {organization: 4}
+    # top updated, both emptied rows removed; dataset and organization updated
+    assert totals.levels[Level.PACKAGE].rows_changed == 3
+    assert totals.rows_changed == 5
+
+
+def test_an_organization_with_nothing_left_reports_the_rows_it_removed(engine, tree):
+    organization = tree.organization()
+    dataset = tree.dataset(organization)
+    package = tree.package(dataset, files=(8,))
+    refresh_organizations(engine, [organization])
+
+    tree.set_state(package, PackageState.DELETED)
+    totals = refresh_organizations(engine, [organization])[organization]
+
+    assert cached_sizes(engine)["package"] == {}
+    assert totals.levels[Level.PACKAGE].rows_changed == 1
+    assert totals.levels[Level.PACKAGE].counts == {"packages": 0, "packages_with_files": 0, "files": 0}
+
+
+def test_a_row_filed_under_another_organization_moves_with_its_package(engine, tree):
+    first, second = tree.organization(), tree.organization()
+    package = tree.package(tree.dataset(first), files=(60,))
+    refresh_organizations(engine, [first])
+    target = tree.dataset(second)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE packages SET organization_id = :organization, dataset_id = :dataset WHERE id = :id"),
+            {"organization": second, "dataset": target, "id": package},
+        )
+
+    totals = refresh_organizations(engine, [second])[second]
+    refresh_organizations(engine, [first])
+
+    with engine.connect() as connection:
+        filed = connection.execute(
+            sa.text("SELECT organization_id, dataset_id, size FROM package_storage WHERE package_id = :id"),
+            {"id": package},
+        ).all()
+    assert filed == [(second, target, 60)]
+    assert totals.levels[Level.PACKAGE].rows_changed == 1
+    assert cached_sizes(engine)["organization"] == {first: 0, second: 60}
 
 
 def test_a_second_refresh_changes_no_rows(engine, tree):
