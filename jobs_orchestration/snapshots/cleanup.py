@@ -38,21 +38,20 @@ import datetime as dt
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
+from jobs_orchestration.db.email_parser import SnapshotType
 from jobs_orchestration.snapshots.retention import (
     DEFAULT_RETENTION_DAYS,
     is_awaiting_purge,
     is_expired,
     is_referenced,
-    is_still_purgeable,
     is_unmarked,
     retention_cutoff,
     snapshot_files,
@@ -78,7 +77,7 @@ class TooManyDeletions(RuntimeError):
 @dataclass(frozen=True)
 class CleanupOptions:
     retention_days: int = DEFAULT_RETENTION_DAYS
-    batch_size: int = 1000
+    batch_size: int = 5000
     dry_run: bool = False
     max_deletions: int = 100_000
     max_batches: int = 1000
@@ -178,13 +177,14 @@ def run_cleanup(
             return report.stopped_by is None
 
         # Batches are purged on worker threads, each in its own transaction, while the main thread
-        # marks the next ones; at most `delete_workers` batches are in flight, so memory stays bounded.
+        # marks the next one; at most `delete_workers` batches are in flight, so memory stays bounded
+        # whatever the backlog.
         in_flight: deque[Future[BatchResult]] = deque()
 
         def submit(ids: list[int]) -> None:
-            in_flight.append(pool.submit(purge_batch, engine, store, ids, now))
+            in_flight.append(pool.submit(purge_batch, engine, store, IdRange(ids[0], ids[-1]), now))
             report.batches += 1
-            while len(in_flight) >= options.delete_workers:
+            while len(in_flight) > options.delete_workers:
                 report.add(in_flight.popleft().result())
 
         with ThreadPoolExecutor(options.delete_workers, thread_name_prefix="snapshot-purge") as pool:
@@ -194,18 +194,24 @@ def run_cleanup(
                 while may_continue():
                     with engine.connect() as connection:
                         ids = awaiting_purge_ids(connection, after, options.batch_size)
-                    if not ids:
-                        break
-                    submit(ids)
+                    if ids:
+                        submit(ids)
+                    if len(ids) < options.batch_size:
+                        break  # the walk reached the end of the table
                     after = ids[-1]
+                # The retried ranges may span rows the mark is about to reach: finish them first, so
+                # no two batches in flight ever cover the same row.
+                while in_flight:
+                    report.add(in_flight.popleft().result())
                 after = 0
                 while may_continue():
                     with engine.begin() as connection:
                         ids = mark_batch(connection, report.cutoff, now, after, options.batch_size)
-                    if not ids:
-                        break
-                    report.marked += len(ids)
-                    submit(ids)
+                    if ids:
+                        report.marked += len(ids)
+                        submit(ids)
+                    if len(ids) < options.batch_size:
+                        break  # rows skipped as locked are left to a later run
                     after = ids[-1]
             finally:
                 while in_flight:
@@ -227,6 +233,8 @@ def count_candidates(connection: Connection, cutoff: dt.datetime) -> tuple[int, 
 
 
 def awaiting_purge_ids(connection: Connection, after: int, limit: int) -> list[int]:
+    """Marked rows whose file delete failed or was interrupted. No index covers them (it would stop
+    the cleanup's updates from being HOT): this walks the table, once per run as there are few."""
     return list(
         connection.execute(
             sa.select(snapshot_files.c.id)
@@ -242,34 +250,33 @@ def mark_batch(
 ) -> list[int]:
     """Mark the next `limit` expired rows with id > `after`; returns their ids in order.
 
-    Two statements in the caller's transaction: the rows are picked and locked, then updated by
-    primary key (`IN (SELECT ...)` would let PostgreSQL hash-join the whole table on every batch)."""
-    ids = list(
-        connection.execute(
-            sa.select(snapshot_files.c.id)
-            .where(snapshot_files.c.id > after, is_unmarked(), is_expired(cutoff))
-            .order_by(snapshot_files.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars()
+    One statement: the rows are picked in id order and locked by a sub-select, then updated by primary
+    key. On PostgreSQL the picked ids go through `ARRAY(...)`, so the update is a primary-key lookup
+    per id (`IN (SELECT ...)` would let the planner hash-join the whole table on every batch)."""
+    picked = (
+        sa.select(snapshot_files.c.id)
+        .where(snapshot_files.c.id > after, is_unmarked(), is_expired(cutoff))
+        .order_by(snapshot_files.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
     )
-    if ids:
-        connection.execute(sa.update(snapshot_files).where(among(connection, ids)).values(deleted_at=now))
-    return ids
-
-
-def among(connection: Connection, ids: Sequence[int]) -> sa.ColumnElement[bool]:
-    """`id` is one of `ids`. On PostgreSQL the ids travel as one array, joined through unnest(): a
-    primary-key lookup per id whatever the planner's statistics say (with `id = ANY(array)` it may
-    scan another index and test every row against the whole array)."""
     if connection.dialect.name == "postgresql":
-        batch = (
-            sa.func.unnest(sa.bindparam("batch_ids", list(ids), type_=postgresql.ARRAY(sa.BigInteger)))
-            .table_valued("id")
-            .render_derived(name="batch")
-        )
-        return snapshot_files.c.id == batch.c.id
-    return snapshot_files.c.id.in_(list(ids))
+        chosen = snapshot_files.c.id == sa.any_(sa.func.ARRAY(picked))
+    else:
+        chosen = snapshot_files.c.id.in_(picked)
+    marked = connection.execute(
+        sa.update(snapshot_files).where(chosen).values(deleted_at=now).returning(snapshot_files.c.id)
+    ).scalars()
+    return sorted(marked)
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """The ids `first` to `last`, both included: the span of one batch."""
+
+    first: int
+    last: int
 
 
 @dataclass
@@ -281,39 +288,55 @@ class BatchResult:
     """file id (storage key): message"""
 
 
-def purge_batch(engine: Engine, store: SnapshotStore, ids: Sequence[int], now: dt.datetime) -> BatchResult:
-    """Delete the files of marked rows `ids` and record them purged (see the module's docstring)."""
+def purge_batch(engine: Engine, store: SnapshotStore, batch: IdRange, now: dt.datetime) -> BatchResult:
+    """Delete the files of the marked rows in `batch` and record them purged (see the module's
+    docstring).
+
+    One statement locks and re-checks the rows: a row still marked and unreferenced gets `purged_at`,
+    a marked row that gained a reference loses its mark, and both come back. The files of the first
+    kind are deleted; a failed delete takes `purged_at` back before the commit. The rows are found by
+    a primary-key range, not a list of ids: `deleted_at` has no index and its statistics lag behind
+    the marks, so with a list the planner may estimate one marked row and join the list against a
+    scan of the whole table."""
     result = BatchResult()
+    referenced = is_referenced()
     with engine.begin() as connection:
-        batch = among(connection, ids)
-        result.unmarked = connection.execute(
-            sa.update(snapshot_files)
-            .where(batch, is_awaiting_purge(), is_referenced())
-            .values(deleted_at=None)
-        ).rowcount
         locked = connection.execute(
             sa.update(snapshot_files)
-            .where(batch, is_still_purgeable())
-            .values(purged_at=now, purge_error=None)
+            .where(
+                snapshot_files.c.id.between(batch.first, batch.last),
+                is_awaiting_purge(),
+                snapshot_files.c.snapshot_type == SnapshotType.PARSE_SESSION,
+            )
+            .values(
+                purged_at=sa.case(
+                    (referenced, sa.null()), else_=sa.literal(now, snapshot_files.c.purged_at.type)
+                ),
+                deleted_at=sa.case((referenced, sa.null()), else_=snapshot_files.c.deleted_at),
+                purge_error=None,
+            )
             .returning(
                 snapshot_files.c.id,
                 snapshot_files.c.file_id,
                 snapshot_files.c.storage_key,
                 snapshot_files.c.size_bytes,
+                snapshot_files.c.purged_at,
             )
         ).all()
-        if not locked:
+        purged = [row for row in locked if row.purged_at is not None]
+        result.unmarked = len(locked) - len(purged)
+        if not purged:
             return result
-        outcome = store.delete_many([row.storage_key for row in locked])
+        outcome = store.delete_many([row.storage_key for row in purged])
         if outcome.errors:
-            failed = [row for row in locked if row.storage_key in outcome.errors]
+            failed = [row for row in purged if row.storage_key in outcome.errors]
             connection.execute(
                 sa.update(snapshot_files)
                 .where(snapshot_files.c.id == sa.bindparam("row_id"))
                 .values(purged_at=None, purge_error=sa.bindparam("error")),
                 [{"row_id": row.id, "error": outcome.errors[row.storage_key][:2000]} for row in failed],
             )
-    for row in locked:
+    for row in purged:
         if row.storage_key in outcome.errors:
             result.errors[f"{row.file_id} ({row.storage_key})"] = outcome.errors[row.storage_key]
         else:

@@ -19,7 +19,7 @@ class SnapshotCleanupConfig(dg.Config):
         description="Refuse the run, changing nothing, if it would delete more files than this "
         "(guards against a wrong clock or an emptied attachments table)",
     )
-    batch_size: int = Field(default=1000, description="Rows marked, and files deleted, per batch")
+    batch_size: int = Field(default=5000, description="Rows marked, and files deleted, per batch")
     max_batches: int = Field(
         default=1000, description="Batches per run at most; a larger backlog is worked off over nights"
     )
