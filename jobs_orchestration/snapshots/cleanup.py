@@ -38,7 +38,7 @@ import datetime as dt
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -46,12 +46,12 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-from jobs_orchestration.db.email_parser import SnapshotType
 from jobs_orchestration.snapshots.retention import (
     DEFAULT_RETENTION_DAYS,
     is_awaiting_purge,
     is_expired,
     is_referenced,
+    is_still_purgeable,
     is_unmarked,
     retention_cutoff,
     snapshot_files,
@@ -64,6 +64,7 @@ ADVISORY_LOCK_KEY = 0x736E6170_636C6E  # "snapclean": one cleanup per database
 MAX_ERROR_DETAILS = 100
 """Errors kept with their text in a report; the count is always complete."""
 SAVINGS_WINDOW_DAYS = 30
+DEFAULT_TOMBSTONE_RETENTION_DAYS = 90
 
 
 class CleanupAlreadyRunning(RuntimeError):
@@ -84,6 +85,8 @@ class CleanupOptions:
     time_budget_seconds: float = 3600.0
     delete_workers: int = 4
     """Batches purged in parallel, each on a database connection of its own (at most 8)."""
+    tombstone_retention_days: int | None = DEFAULT_TOMBSTONE_RETENTION_DAYS
+    """Rows whose file went longer ago than this are deleted; None keeps tombstones for ever."""
 
     def __post_init__(self) -> None:
         for name in ("retention_days", "batch_size", "max_batches", "delete_workers"):
@@ -97,6 +100,14 @@ class CleanupOptions:
         if self.delete_workers > 8:
             raise ValueError(
                 f"delete_workers={self.delete_workers!r} must be at most 8 (database connections)"
+            )
+        days = self.tombstone_retention_days
+        if days is not None and (
+            isinstance(days, bool) or not isinstance(days, int) or days < SAVINGS_WINDOW_DAYS
+        ):
+            raise ValueError(
+                f"tombstone_retention_days={days!r} must be a whole number of days, at least "
+                f"{SAVINGS_WINDOW_DAYS} (the storage savings window reads the tombstones), or None"
             )
         if not self.time_budget_seconds > 0:
             raise ValueError(f"time_budget_seconds={self.time_budget_seconds!r} must be more than 0")
@@ -123,6 +134,8 @@ class CleanupReport:
     """Marked rows that gained a reference before their file was deleted: kept, mark removed."""
     error_count: int = 0
     errors: list[str] = field(default_factory=list)
+    tombstones_purged: int = 0
+    """Tombstones older than `tombstone_retention_days` deleted by this run."""
     batches: int = 0
     stopped_by: str | None = None
     """"max_batches" or "time_budget" when the run ended before the backlog did."""
@@ -182,7 +195,7 @@ def run_cleanup(
         in_flight: deque[Future[BatchResult]] = deque()
 
         def submit(ids: list[int]) -> None:
-            in_flight.append(pool.submit(purge_batch, engine, store, IdRange(ids[0], ids[-1]), now))
+            in_flight.append(pool.submit(purge_batch, engine, store, ids, now))
             report.batches += 1
             while len(in_flight) > options.delete_workers:
                 report.add(in_flight.popleft().result())
@@ -216,6 +229,19 @@ def run_cleanup(
             finally:
                 while in_flight:
                     report.add(in_flight.popleft().result())
+        if options.tombstone_retention_days is not None:
+            tombstone_cutoff = now - dt.timedelta(days=options.tombstone_retention_days)
+            after = 0
+            # Bounded like the file batches, on a count of its own: old tombstones cost rows only.
+            for _ in range(options.max_batches):
+                if monotonic() >= deadline:
+                    break
+                with engine.begin() as connection:
+                    ids = purge_tombstones(connection, tombstone_cutoff, after, options.batch_size)
+                report.tombstones_purged += len(ids)
+                if len(ids) < options.batch_size:
+                    break
+                after = ids[-1]
     report.duration_seconds = monotonic() - started
     for message in report.errors:
         log.warning("snapshot file not deleted, will retry next run: %s", message)
@@ -248,35 +274,48 @@ def awaiting_purge_ids(connection: Connection, after: int, limit: int) -> list[i
 def mark_batch(
     connection: Connection, cutoff: dt.datetime, now: dt.datetime, after: int, limit: int
 ) -> list[int]:
-    """Mark the next `limit` expired rows with id > `after`; returns their ids in order.
-
-    One statement: the rows are picked in id order and locked by a sub-select, then updated by primary
-    key. On PostgreSQL the picked ids go through `ARRAY(...)`, so the update is a primary-key lookup
-    per id (`IN (SELECT ...)` would let the planner hash-join the whole table on every batch)."""
+    """Mark the next `limit` expired rows with id > `after`; returns their ids in order. One
+    statement: the rows are picked in id order and locked (skipping rows locked right now, which a
+    later run takes), then updated by primary key."""
     picked = (
         sa.select(snapshot_files.c.id)
         .where(snapshot_files.c.id > after, is_unmarked(), is_expired(cutoff))
         .order_by(snapshot_files.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
     )
-    if connection.dialect.name == "postgresql":
-        chosen = snapshot_files.c.id == sa.any_(sa.func.ARRAY(picked))
-    else:
-        chosen = snapshot_files.c.id.in_(picked)
     marked = connection.execute(
-        sa.update(snapshot_files).where(chosen).values(deleted_at=now).returning(snapshot_files.c.id)
+        sa.update(snapshot_files)
+        .where(picked_rows(connection, picked))
+        .values(deleted_at=now)
+        .returning(snapshot_files.c.id)
     ).scalars()
     return sorted(marked)
 
 
-@dataclass(frozen=True)
-class IdRange:
-    """The ids `first` to `last`, both included: the span of one batch."""
+def purge_tombstones(connection: Connection, cutoff: dt.datetime, after: int, limit: int) -> list[int]:
+    """Delete the next `limit` tombstones with id > `after` whose file went before `cutoff`; returns
+    their ids in order. An attach to one of them then fails as for an unknown snapshot."""
+    picked = (
+        sa.select(snapshot_files.c.id)
+        .where(snapshot_files.c.id > after, snapshot_files.c.purged_at < cutoff)
+        .order_by(snapshot_files.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    deleted = connection.execute(
+        sa.delete(snapshot_files).where(picked_rows(connection, picked)).returning(snapshot_files.c.id)
+    ).scalars()
+    return sorted(deleted)
 
-    first: int
-    last: int
+
+def picked_rows(connection: Connection, picked: sa.Select[tuple[int]]) -> sa.ColumnElement[bool]:
+    """`id` is one of the ids `picked` selects. On PostgreSQL they go through `ARRAY(...)`, so the
+    statement is a primary-key lookup per id (`IN (SELECT ...)` lets the planner hash-join the whole
+    table on every batch)."""
+    if connection.dialect.name == "postgresql":
+        return snapshot_files.c.id == sa.any_(sa.func.ARRAY(picked.scalar_subquery()))
+    return snapshot_files.c.id.in_(picked.scalar_subquery())
 
 
 @dataclass
@@ -288,43 +327,38 @@ class BatchResult:
     """file id (storage key): message"""
 
 
-def purge_batch(engine: Engine, store: SnapshotStore, batch: IdRange, now: dt.datetime) -> BatchResult:
-    """Delete the files of the marked rows in `batch` and record them purged (see the module's
+def purge_batch(
+    engine: Engine, store: SnapshotStore, ids: Sequence[int], now: dt.datetime
+) -> BatchResult:
+    """Delete the files of the marked rows `ids` (ascending) and record them purged (see the module's
     docstring).
 
-    One statement locks and re-checks the rows: a row still marked and unreferenced gets `purged_at`,
-    a marked row that gained a reference loses its mark, and both come back. The files of the first
-    kind are deleted; a failed delete takes `purged_at` back before the commit. The rows are found by
-    a primary-key range, not a list of ids: `deleted_at` has no index and its statistics lag behind
-    the marks, so with a list the planner may estimate one marked row and join the list against a
-    scan of the whole table."""
+    One statement locks and re-checks the rows and sets `purged_at` on those still marked and
+    unreferenced; their files are deleted, and a failed delete takes `purged_at` back before the
+    commit. A marked row that gained a reference is left out, and loses its mark in a second statement
+    run only then. Rows are found by the batch's primary-key range, not by the list: `deleted_at` has
+    no index and its statistics lag behind the marks, so with a list the planner may expect a single
+    marked row and join the list against a scan of the whole table."""
     result = BatchResult()
-    referenced = is_referenced()
+    in_batch = snapshot_files.c.id.between(ids[0], ids[-1])
     with engine.begin() as connection:
-        locked = connection.execute(
+        purged = connection.execute(
             sa.update(snapshot_files)
-            .where(
-                snapshot_files.c.id.between(batch.first, batch.last),
-                is_awaiting_purge(),
-                snapshot_files.c.snapshot_type == SnapshotType.PARSE_SESSION,
-            )
-            .values(
-                purged_at=sa.case(
-                    (referenced, sa.null()), else_=sa.literal(now, snapshot_files.c.purged_at.type)
-                ),
-                deleted_at=sa.case((referenced, sa.null()), else_=snapshot_files.c.deleted_at),
-                purge_error=None,
-            )
+            .where(in_batch, is_still_purgeable())
+            .values(purged_at=now, purge_error=None)
             .returning(
                 snapshot_files.c.id,
                 snapshot_files.c.file_id,
                 snapshot_files.c.storage_key,
                 snapshot_files.c.size_bytes,
-                snapshot_files.c.purged_at,
             )
         ).all()
-        purged = [row for row in locked if row.purged_at is not None]
-        result.unmarked = len(locked) - len(purged)
+        if len(purged) < len(ids):
+            result.unmarked = connection.execute(
+                sa.update(snapshot_files)
+                .where(in_batch, is_awaiting_purge(), is_referenced())
+                .values(deleted_at=None)
+            ).rowcount
         if not purged:
             return result
         outcome = store.delete_many([row.storage_key for row in purged])

@@ -54,3 +54,12 @@ def is_awaiting_purge() -> sa.ColumnElement[bool]:
     """Marked deleted by a cleanup whose file delete failed or was interrupted."""
     return sa.and_(snapshot_files.c.deleted_at.is_not(None), snapshot_files.c.purged_at.is_(None))
 
+
+def is_still_purgeable() -> sa.ColumnElement[bool]:
+    """Checked again, under a row lock, right before the file goes: still marked, still a parse-session
+    snapshot, and still unreferenced."""
+    return sa.and_(
+        is_awaiting_purge(),
+        snapshot_files.c.snapshot_type == SnapshotType.PARSE_SESSION,
+        ~is_referenced(),
+    )
