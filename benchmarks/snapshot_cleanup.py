@@ -4,12 +4,14 @@ Seeds N snapshot rows (60% expired and unreferenced) once into a template databa
 runs, each on a fresh copy (CREATE DATABASE ... TEMPLATE) with freshly written files:
   (a) the original job's bare SQL DELETE (no files touched),
   (b) a tight loop that only unlinks the same files,
-  (c) the whole cleanup (mark, delete files in parallel, record purged), in a child process whose
-      peak RSS is measured.
-The floor is (a)+(b); the target is c/(a+b) <= 1.5 and a peak RSS <= 300 MB, flat as N grows.
+  (c) the whole cleanup (count, mark, delete files on `--workers` threads, record purged, look for
+      old tombstones), in a child process whose peak RSS is measured.
+All three run on the schema the migrations build (snapshot_files with a fillfactor of 50, so (a)
+deletes from the same pages the job updates). The floor is (a)+(b); the target is c/(a+b) <= 1.5 and
+a peak RSS <= 300 MB, flat as N grows. The machine's other load moves the figures: run it twice.
 
-    /work/main/.venv/bin/python benchmarks/snapshot_cleanup.py --rows 100000
-    /work/main/.venv/bin/python benchmarks/snapshot_cleanup.py --rows 1000000
+    PYTHONPATH=. /work/main/.venv/bin/python benchmarks/snapshot_cleanup.py --rows 100000 --workers 2
+    PYTHONPATH=. /work/main/.venv/bin/python benchmarks/snapshot_cleanup.py --rows 1000000 --workers 2
 """
 
 from __future__ import annotations

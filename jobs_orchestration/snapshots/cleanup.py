@@ -1,14 +1,19 @@
 """The nightly snapshot cleanup: mark expired rows, delete their stored files, record them purged.
 
-Two phases per batch, each batch bounded:
-1. Mark: one set-based statement marks up to `batch_size` expired, unreferenced, unmarked rows
-   (`deleted_at = now`) and commits. Rows are picked in id order (keyset), `FOR UPDATE SKIP LOCKED`,
-   so a row an attachment is being made to right now is simply left for a later run.
-2. Purge: in one transaction, the batch's rows are re-checked and locked (`UPDATE ... SET purged_at`
-   with the rule in its WHERE, RETURNING what passed), their files are deleted, the rows whose file
-   delete failed get `purged_at` back to NULL and a `purge_error`, and the transaction commits. So
-   `purged_at` is only ever committed for a file that is gone. A crash in between rolls back: the rows
-   stay marked and the next run retries them first (deleting an already missing file is success).
+Two phases per batch, each batch bounded, each one statement:
+1. Mark: `UPDATE ... SET deleted_at = now WHERE id = ANY(ARRAY(SELECT ... LIMIT batch_size FOR UPDATE
+   SKIP LOCKED)) RETURNING id` marks the next expired, unreferenced, unmarked rows and commits. Rows
+   are picked in id order after the last batch (keyset, no OFFSET), skipping locked ones, so a row an
+   attachment is being made to right now is simply left for a later run.
+2. Purge: in one transaction, the batch's rows (its id range) are re-checked and locked
+   (`UPDATE ... SET purged_at` with the rule in its WHERE, RETURNING what passed), their files are
+   deleted, the rows whose file delete failed get `purged_at` back to NULL and a `purge_error`, and
+   the transaction commits. So `purged_at` is only ever committed for a file that is gone. A crash in
+   between rolls back: the rows stay marked and the next run retries them first (deleting an already
+   missing file is success).
+Both updates write only unindexed columns of a table with room on its pages (migration
+email_parser_0003_hot_updates), so PostgreSQL can make them HOT: a new row version on the same page
+and no index entry, which is most of what separated them from the seed's bare DELETE.
 
 Race safety with `attach_snapshot_to_order` on PostgreSQL (READ COMMITTED). The attach locks the
 snapshot row (SELECT ... FOR UPDATE), refuses if `purged_at` is set, and otherwise writes the row with
@@ -24,8 +29,14 @@ Row locks are held only while one batch's files are deleted, so an attach waits 
 A mark can still land on a row referenced a moment earlier (the mark's snapshot predates the attach's
 commit); the purge's re-check catches it and takes the mark off again (`unmarked` in the report).
 
-Batches are purged on `delete_workers` threads while the main thread marks the next ones, so the
-database work and the file deletes overlap; ids are disjoint, so the batches never wait on each other.
+Batches are purged on `delete_workers` threads while the main thread marks the next one, so the
+database work and the file deletes overlap; their id ranges are disjoint, so they never wait on each
+other. At most `delete_workers + 1` batches are held at a time and the report keeps counters and at
+most MAX_ERROR_DETAILS messages, so memory does not grow with the backlog.
+
+Tombstones (rows whose file is gone) answer "what was freed, when" and feed the 30-day savings; those
+older than `tombstone_retention_days` (90 by default, at least 30) are deleted at the end of each run,
+in batches bounded like the others.
 
 Only one cleanup runs at a time (a PostgreSQL advisory lock, besides Dagster's run tag limit), and a
 run stops after `max_batches` batches or `time_budget_seconds`, so a large backlog goes over nights.
