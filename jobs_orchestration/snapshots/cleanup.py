@@ -201,8 +201,8 @@ def run_cleanup(
             return report.stopped_by is None
 
         # Batches are purged on worker threads, each in its own transaction, while the main thread
-        # marks the next one; at most `delete_workers` batches are in flight, so memory stays bounded
-        # whatever the backlog.
+        # marks the next one; at most `delete_workers + 1` batches are held at once, so memory stays
+        # bounded whatever the backlog.
         in_flight: deque[Future[BatchResult]] = deque()
 
         def submit(ids: list[int]) -> None:
