@@ -28,7 +28,6 @@ down_revision: str | None = "email_parser_0002_purge_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-SNAPSHOT_FILES_FILLFACTOR = 50
 AWAITING_PURGE = sa.text("deleted_at IS NOT NULL AND purged_at IS NULL")
 PURGED = sa.text("purged_at IS NOT NULL")
 
@@ -38,7 +37,7 @@ def upgrade() -> None:
     op.drop_index("ix_snapshot_files_awaiting_purge", table_name="snapshot_files")
     op.drop_index("ix_snapshot_files_deleted_at", table_name="snapshot_files")
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"ALTER TABLE snapshot_files SET (fillfactor = {SNAPSHOT_FILES_FILLFACTOR})")
+        op.execute("ALTER TABLE snapshot_files SET (fillfactor = 50)")
 
 
 def downgrade() -> None:
