@@ -64,3 +64,21 @@ def test_migrated_schema_matches_the_models(database_url):
         context = MigrationContext.configure(connection)
         assert compare_metadata(context, [platform_metadata, email_parser_metadata]) == []
     engine.dispose()
+
+
+def test_the_snapshot_cleanup_updates_can_stay_hot(database_url):
+    """The cleanup writes `deleted_at` then `purged_at` on every row it deletes: no index may name
+    them, and the pages keep room for the new row versions."""
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            options = connection.execute(
+                sa.text("SELECT reloptions FROM pg_class WHERE relname = 'snapshot_files'")
+            ).scalar_one()
+            index_definitions = connection.execute(
+                sa.text("SELECT indexdef FROM pg_indexes WHERE tablename = 'snapshot_files'")
+            ).scalars()
+            assert options == ["fillfactor=50"]
+            assert not [d for d in index_definitions if "deleted_at" in d or "purged_at" in d]
+    finally:
+        engine.dispose()

@@ -1,14 +1,19 @@
 """The nightly snapshot cleanup: mark expired rows, delete their stored files, record them purged.
 
-Two phases per batch, each batch bounded:
-1. Mark: one set-based statement marks up to `batch_size` expired, unreferenced, unmarked rows
-   (`deleted_at = now`) and commits. Rows are picked in id order (keyset), `FOR UPDATE SKIP LOCKED`,
-   so a row an attachment is being made to right now is simply left for a later run.
-2. Purge: in one transaction, the batch's rows are re-checked and locked (`UPDATE ... SET purged_at`
-   with the rule in its WHERE, RETURNING what passed), their files are deleted, the rows whose file
-   delete failed get `purged_at` back to NULL and a `purge_error`, and the transaction commits. So
-   `purged_at` is only ever committed for a file that is gone. A crash in between rolls back: the rows
-   stay marked and the next run retries them first (deleting an already missing file is success).
+Two phases per batch, each batch bounded, each one statement:
+1. Mark: `UPDATE ... SET deleted_at = now WHERE id = ANY(ARRAY(SELECT ... LIMIT batch_size FOR UPDATE
+   SKIP LOCKED)) RETURNING id` marks the next expired, unreferenced, unmarked rows and commits. Rows
+   are picked in id order after the last batch (keyset, no OFFSET), skipping locked ones, so a row an
+   attachment is being made to right now is simply left for a later run.
+2. Purge: in one transaction, the batch's rows (its id range) are re-checked and locked
+   (`UPDATE ... SET purged_at` with the rule in its WHERE, RETURNING what passed), their files are
+   deleted, the rows whose file delete failed get `purged_at` back to NULL and a `purge_error`, and
+   the transaction commits. So `purged_at` is only ever committed for a file that is gone. A crash in
+   between rolls back: the rows stay marked and the next run retries them first (deleting an already
+   missing file is success).
+Both updates write only unindexed columns of a table with room on its pages (migration
+email_parser_0003_hot_updates), so PostgreSQL can make them HOT: a new row version on the same page
+and no index entry, which is most of what separated them from the seed's bare DELETE.
 
 Race safety with `attach_snapshot_to_order` on PostgreSQL (READ COMMITTED). The attach locks the
 snapshot row (SELECT ... FOR UPDATE), refuses if `purged_at` is set, and otherwise writes the row with
@@ -24,8 +29,14 @@ Row locks are held only while one batch's files are deleted, so an attach waits 
 A mark can still land on a row referenced a moment earlier (the mark's snapshot predates the attach's
 commit); the purge's re-check catches it and takes the mark off again (`unmarked` in the report).
 
-Batches are purged on `delete_workers` threads while the main thread marks the next ones, so the
-database work and the file deletes overlap; ids are disjoint, so the batches never wait on each other.
+Batches are purged on `delete_workers` threads while the main thread marks the next one, so the
+database work and the file deletes overlap; their id ranges are disjoint, so they never wait on each
+other. At most `delete_workers + 1` batches are held at a time and the report keeps counters and at
+most MAX_ERROR_DETAILS messages, so memory does not grow with the backlog.
+
+Tombstones (rows whose file is gone) answer "what was freed, when" and feed the 30-day savings; those
+older than `tombstone_retention_days` (90 by default, at least 30) are deleted at the end of each run,
+in batches bounded like the others.
 
 Only one cleanup runs at a time (a PostgreSQL advisory lock, besides Dagster's run tag limit), and a
 run stops after `max_batches` batches or `time_budget_seconds`, so a large backlog goes over nights.
@@ -44,7 +55,6 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 from jobs_orchestration.snapshots.retention import (
@@ -65,6 +75,7 @@ ADVISORY_LOCK_KEY = 0x736E6170_636C6E  # "snapclean": one cleanup per database
 MAX_ERROR_DETAILS = 100
 """Errors kept with their text in a report; the count is always complete."""
 SAVINGS_WINDOW_DAYS = 30
+DEFAULT_TOMBSTONE_RETENTION_DAYS = 90
 
 
 class CleanupAlreadyRunning(RuntimeError):
@@ -78,13 +89,15 @@ class TooManyDeletions(RuntimeError):
 @dataclass(frozen=True)
 class CleanupOptions:
     retention_days: int = DEFAULT_RETENTION_DAYS
-    batch_size: int = 1000
+    batch_size: int = 5000
     dry_run: bool = False
     max_deletions: int = 100_000
     max_batches: int = 1000
     time_budget_seconds: float = 3600.0
     delete_workers: int = 4
     """Batches purged in parallel, each on a database connection of its own (at most 8)."""
+    tombstone_retention_days: int | None = DEFAULT_TOMBSTONE_RETENTION_DAYS
+    """Rows whose file went longer ago than this are deleted; None keeps tombstones for ever."""
 
     def __post_init__(self) -> None:
         for name in ("retention_days", "batch_size", "max_batches", "delete_workers"):
@@ -98,6 +111,14 @@ class CleanupOptions:
         if self.delete_workers > 8:
             raise ValueError(
                 f"delete_workers={self.delete_workers!r} must be at most 8 (database connections)"
+            )
+        days = self.tombstone_retention_days
+        if days is not None and (
+            isinstance(days, bool) or not isinstance(days, int) or days < SAVINGS_WINDOW_DAYS
+        ):
+            raise ValueError(
+                f"tombstone_retention_days={days!r} must be a whole number of days, at least "
+                f"{SAVINGS_WINDOW_DAYS} (the storage savings window reads the tombstones), or None"
             )
         if not self.time_budget_seconds > 0:
             raise ValueError(f"time_budget_seconds={self.time_budget_seconds!r} must be more than 0")
@@ -124,6 +145,8 @@ class CleanupReport:
     """Marked rows that gained a reference before their file was deleted: kept, mark removed."""
     error_count: int = 0
     errors: list[str] = field(default_factory=list)
+    tombstones_purged: int = 0
+    """Tombstones older than `tombstone_retention_days` deleted by this run."""
     batches: int = 0
     stopped_by: str | None = None
     """"max_batches" or "time_budget" when the run ended before the backlog did."""
@@ -178,13 +201,14 @@ def run_cleanup(
             return report.stopped_by is None
 
         # Batches are purged on worker threads, each in its own transaction, while the main thread
-        # marks the next ones; at most `delete_workers` batches are in flight, so memory stays bounded.
+        # marks the next one; at most `delete_workers + 1` batches are held at once, so memory stays
+        # bounded whatever the backlog.
         in_flight: deque[Future[BatchResult]] = deque()
 
         def submit(ids: list[int]) -> None:
             in_flight.append(pool.submit(purge_batch, engine, store, ids, now))
             report.batches += 1
-            while len(in_flight) >= options.delete_workers:
+            while len(in_flight) > options.delete_workers:
                 report.add(in_flight.popleft().result())
 
         with ThreadPoolExecutor(options.delete_workers, thread_name_prefix="snapshot-purge") as pool:
@@ -194,22 +218,41 @@ def run_cleanup(
                 while may_continue():
                     with engine.connect() as connection:
                         ids = awaiting_purge_ids(connection, after, options.batch_size)
-                    if not ids:
-                        break
-                    submit(ids)
+                    if ids:
+                        submit(ids)
+                    if len(ids) < options.batch_size:
+                        break  # the walk reached the end of the table
                     after = ids[-1]
+                # The retried ranges may span rows the mark is about to reach: finish them first, so
+                # no two batches in flight ever cover the same row.
+                while in_flight:
+                    report.add(in_flight.popleft().result())
                 after = 0
                 while may_continue():
                     with engine.begin() as connection:
                         ids = mark_batch(connection, report.cutoff, now, after, options.batch_size)
-                    if not ids:
-                        break
-                    report.marked += len(ids)
-                    submit(ids)
+                    if ids:
+                        report.marked += len(ids)
+                        submit(ids)
+                    if len(ids) < options.batch_size:
+                        break  # rows skipped as locked are left to a later run
                     after = ids[-1]
             finally:
                 while in_flight:
                     report.add(in_flight.popleft().result())
+        if options.tombstone_retention_days is not None:
+            tombstone_cutoff = now - dt.timedelta(days=options.tombstone_retention_days)
+            after = 0
+            # Bounded like the file batches, on a count of its own: old tombstones cost rows only.
+            for _ in range(options.max_batches):
+                if monotonic() >= deadline:
+                    break
+                with engine.begin() as connection:
+                    ids = purge_tombstones(connection, tombstone_cutoff, after, options.batch_size)
+                report.tombstones_purged += len(ids)
+                if len(ids) < options.batch_size:
+                    break
+                after = ids[-1]
     report.duration_seconds = monotonic() - started
     for message in report.errors:
         log.warning("snapshot file not deleted, will retry next run: %s", message)
@@ -227,6 +270,8 @@ def count_candidates(connection: Connection, cutoff: dt.datetime) -> tuple[int, 
 
 
 def awaiting_purge_ids(connection: Connection, after: int, limit: int) -> list[int]:
+    """Marked rows whose file delete failed or was interrupted. No index covers them (it would stop
+    the cleanup's updates from being HOT): this walks the table, once per run as there are few."""
     return list(
         connection.execute(
             sa.select(snapshot_files.c.id)
@@ -240,36 +285,48 @@ def awaiting_purge_ids(connection: Connection, after: int, limit: int) -> list[i
 def mark_batch(
     connection: Connection, cutoff: dt.datetime, now: dt.datetime, after: int, limit: int
 ) -> list[int]:
-    """Mark the next `limit` expired rows with id > `after`; returns their ids in order.
-
-    Two statements in the caller's transaction: the rows are picked and locked, then updated by
-    primary key (`IN (SELECT ...)` would let PostgreSQL hash-join the whole table on every batch)."""
-    ids = list(
-        connection.execute(
-            sa.select(snapshot_files.c.id)
-            .where(snapshot_files.c.id > after, is_unmarked(), is_expired(cutoff))
-            .order_by(snapshot_files.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars()
+    """Mark the next `limit` expired rows with id > `after`; returns their ids in order. One
+    statement: the rows are picked in id order and locked (skipping rows locked right now, which a
+    later run takes), then updated by primary key."""
+    picked = (
+        sa.select(snapshot_files.c.id)
+        .where(snapshot_files.c.id > after, is_unmarked(), is_expired(cutoff))
+        .order_by(snapshot_files.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
-    if ids:
-        connection.execute(sa.update(snapshot_files).where(among(connection, ids)).values(deleted_at=now))
-    return ids
+    marked = connection.execute(
+        sa.update(snapshot_files)
+        .where(picked_rows(connection, picked))
+        .values(deleted_at=now)
+        .returning(snapshot_files.c.id)
+    ).scalars()
+    return sorted(marked)
 
 
-def among(connection: Connection, ids: Sequence[int]) -> sa.ColumnElement[bool]:
-    """`id` is one of `ids`. On PostgreSQL the ids travel as one array, joined through unnest(): a
-    primary-key lookup per id whatever the planner's statistics say (with `id = ANY(array)` it may
-    scan another index and test every row against the whole array)."""
+def purge_tombstones(connection: Connection, cutoff: dt.datetime, after: int, limit: int) -> list[int]:
+    """Delete the next `limit` tombstones with id > `after` whose file went before `cutoff`; returns
+    their ids in order. An attach to one of them then fails as for an unknown snapshot."""
+    picked = (
+        sa.select(snapshot_files.c.id)
+        .where(snapshot_files.c.id > after, snapshot_files.c.purged_at < cutoff)
+        .order_by(snapshot_files.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    deleted = connection.execute(
+        sa.delete(snapshot_files).where(picked_rows(connection, picked)).returning(snapshot_files.c.id)
+    ).scalars()
+    return sorted(deleted)
+
+
+def picked_rows(connection: Connection, picked: sa.Select[tuple[int]]) -> sa.ColumnElement[bool]:
+    """`id` is one of the ids `picked` selects. On PostgreSQL they go through `ARRAY(...)`, so the
+    statement is a primary-key lookup per id (`IN (SELECT ...)` lets the planner hash-join the whole
+    table on every batch)."""
     if connection.dialect.name == "postgresql":
-        batch = (
-            sa.func.unnest(sa.bindparam("batch_ids", list(ids), type_=postgresql.ARRAY(sa.BigInteger)))
-            .table_valued("id")
-            .render_derived(name="batch")
-        )
-        return snapshot_files.c.id == batch.c.id
-    return snapshot_files.c.id.in_(list(ids))
+        return snapshot_files.c.id == sa.any_(sa.func.ARRAY(picked.scalar_subquery()))
+    return snapshot_files.c.id.in_(picked.scalar_subquery())
 
 
 @dataclass
@@ -281,19 +338,24 @@ class BatchResult:
     """file id (storage key): message"""
 
 
-def purge_batch(engine: Engine, store: SnapshotStore, ids: Sequence[int], now: dt.datetime) -> BatchResult:
-    """Delete the files of marked rows `ids` and record them purged (see the module's docstring)."""
+def purge_batch(
+    engine: Engine, store: SnapshotStore, ids: Sequence[int], now: dt.datetime
+) -> BatchResult:
+    """Delete the files of the marked rows `ids` (ascending) and record them purged (see the module's
+    docstring).
+
+    One statement locks and re-checks the rows and sets `purged_at` on those still marked and
+    unreferenced; their files are deleted, and a failed delete takes `purged_at` back before the
+    commit. A marked row that gained a reference is left out, and loses its mark in a second statement
+    run only then. Rows are found by the batch's primary-key range, not by the list: `deleted_at` has
+    no index and its statistics lag behind the marks, so with a list the planner may expect a single
+    marked row and join the list against a scan of the whole table."""
     result = BatchResult()
+    in_batch = snapshot_files.c.id.between(ids[0], ids[-1])
     with engine.begin() as connection:
-        batch = among(connection, ids)
-        result.unmarked = connection.execute(
+        purged = connection.execute(
             sa.update(snapshot_files)
-            .where(batch, is_awaiting_purge(), is_referenced())
-            .values(deleted_at=None)
-        ).rowcount
-        locked = connection.execute(
-            sa.update(snapshot_files)
-            .where(batch, is_still_purgeable())
+            .where(in_batch, is_still_purgeable())
             .values(purged_at=now, purge_error=None)
             .returning(
                 snapshot_files.c.id,
@@ -302,18 +364,24 @@ def purge_batch(engine: Engine, store: SnapshotStore, ids: Sequence[int], now: d
                 snapshot_files.c.size_bytes,
             )
         ).all()
-        if not locked:
+        if len(purged) < len(ids):
+            result.unmarked = connection.execute(
+                sa.update(snapshot_files)
+                .where(in_batch, is_awaiting_purge(), is_referenced())
+                .values(deleted_at=None)
+            ).rowcount
+        if not purged:
             return result
-        outcome = store.delete_many([row.storage_key for row in locked])
+        outcome = store.delete_many([row.storage_key for row in purged])
         if outcome.errors:
-            failed = [row for row in locked if row.storage_key in outcome.errors]
+            failed = [row for row in purged if row.storage_key in outcome.errors]
             connection.execute(
                 sa.update(snapshot_files)
                 .where(snapshot_files.c.id == sa.bindparam("row_id"))
                 .values(purged_at=None, purge_error=sa.bindparam("error")),
                 [{"row_id": row.id, "error": outcome.errors[row.storage_key][:2000]} for row in failed],
             )
-    for row in locked:
+    for row in purged:
         if row.storage_key in outcome.errors:
             result.errors[f"{row.file_id} ({row.storage_key})"] = outcome.errors[row.storage_key]
         else:

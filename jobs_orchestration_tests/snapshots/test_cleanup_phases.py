@@ -2,6 +2,7 @@
 
 import datetime as dt
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -20,6 +21,7 @@ from jobs_orchestration.snapshots.cleanup import (
     run_cleanup,
     storage_savings,
 )
+from jobs_orchestration.snapshots.retention import snapshot_files
 from jobs_orchestration.snapshots.store import DeleteOutcome, LocalFolderStore
 from jobs_orchestration_tests.support.snapshots import NOW, add_order, add_snapshots, snapshot_state
 
@@ -158,7 +160,13 @@ def test_the_time_budget_stops_a_run_between_batches(email_parser_db, snapshot_r
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("batch_size", 0), ("max_deletions", -1), ("retention_days", 0), ("time_budget_seconds", 0)],
+    [
+        ("batch_size", 0),
+        ("max_deletions", -1),
+        ("retention_days", 0),
+        ("time_budget_seconds", 0),
+        ("tombstone_retention_days", 29),
+    ],
 )
 def test_bad_options_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"{field}={value!r}"):
@@ -232,3 +240,79 @@ def test_outcome_merge_keeps_both():
     outcome = DeleteOutcome(deleted=["a"])
     outcome.merge(DeleteOutcome(deleted=["b"], errors={"c": "x"}))
     assert outcome.deleted == ["a", "b"] and outcome.errors == {"c": "x"}
+
+
+def test_old_tombstones_are_deleted_and_recent_ones_kept(email_parser_db, snapshot_root):
+    store = FlakyStore(snapshot_root)
+    seed(email_parser_db, store, 5, prefix="old", created_at=NOW - dt.timedelta(days=120))
+    run_cleanup(email_parser_db.engine, store, CleanupOptions(), now=NOW - dt.timedelta(days=100))
+    seed(email_parser_db, store, 2, prefix="recent", created_at=NOW - dt.timedelta(days=50))
+    seed(email_parser_db, store, 1, prefix="failing", created_at=NOW - dt.timedelta(days=120))
+    store.failing = {"failing0000.pdf"}
+    run_cleanup(email_parser_db.engine, store, CleanupOptions(), now=NOW - dt.timedelta(days=40))
+    seed(email_parser_db, store, 1, prefix="live", created_at=NOW - dt.timedelta(days=120))
+    with email_parser_db.begin() as connection:
+        connection.execute(  # an old attachment snapshot: never deleted, however old
+            sa.update(snapshot_files)
+            .where(snapshot_files.c.file_id == "live0000")
+            .values(snapshot_type="OrderAttachmentSnapshot")
+        )
+
+    kept_for_ever = run_cleanup(
+        email_parser_db.engine, store, CleanupOptions(tombstone_retention_days=None), now=NOW
+    )
+    assert kept_for_ever.tombstones_purged == 0
+    # Bounded like the file batches: two batches of two this run, the rest next run.
+    bounded = run_cleanup(
+        email_parser_db.engine, store, CleanupOptions(batch_size=2, max_batches=2), now=NOW
+    )
+    assert bounded.tombstones_purged == 4
+    rest = run_cleanup(email_parser_db.engine, store, CleanupOptions(), now=NOW)
+    assert rest.tombstones_purged == 1
+    with email_parser_db.begin() as connection:
+        state = snapshot_state(connection)
+        # The failed delete stays marked, and so retried, whatever its age; the live row stays.
+        assert set(state) == {"recent0000", "recent0001", "failing0000", "live0000"}
+        assert state["failing0000"][1] is None and state["failing0000"][0] is not None
+        assert storage_savings(connection, NOW) == (0, 0)
+        assert storage_savings(connection, NOW, days=45) == (2, 200)
+
+
+def test_a_run_holds_a_bounded_number_of_batches_whatever_the_backlog(email_parser_db, snapshot_root):
+    """While the file deletes are stuck, the run marks at most `delete_workers + 1` batches and
+    waits: rows are neither loaded nor marked ahead of what the deletes can take."""
+    release = threading.Event()
+    batch_sizes: list[int] = []
+
+    class StuckStore(FlakyStore):
+        def delete_many(self, keys):
+            batch_sizes.append(len(keys))
+            release.wait(timeout=30)
+            return super().delete_many(keys)
+
+    store = StuckStore(snapshot_root)
+    seed(email_parser_db, store, 50)
+    options = CleanupOptions(batch_size=5, delete_workers=2)
+    reports = []
+    run = threading.Thread(
+        target=lambda: reports.append(run_cleanup(email_parser_db.engine, store, options, now=NOW))
+    )
+    run.start()
+
+    def marked_rows() -> int:
+        with email_parser_db.engine.connect() as connection:
+            return connection.execute(
+                sa.select(sa.func.count()).where(snapshot_files.c.deleted_at.is_not(None))
+            ).scalar_one()
+
+    try:
+        deadline = time.monotonic() + 20
+        while marked_rows() < 15 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert marked_rows() == 15  # three batches of five: two deleting, one waiting its turn
+    finally:
+        release.set()
+        run.join(timeout=60)
+    assert reports[0].deleted_count == 50 and reports[0].batches == 10
+    assert max(batch_sizes) == 5 and sum(batch_sizes) == 50

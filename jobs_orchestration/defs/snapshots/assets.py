@@ -71,6 +71,7 @@ def cleanup_metadata(
         "marked": dg.MetadataValue.int(report.marked),
         "unmarked": dg.MetadataValue.int(report.unmarked),
         "batches": dg.MetadataValue.int(report.batches),
+        "tombstones_purged": dg.MetadataValue.int(report.tombstones_purged),
         "duration_seconds": dg.MetadataValue.float(round(report.duration_seconds, 3)),
         "run_started_at": dg.MetadataValue.timestamp(report.started_at),
         "cutoff": dg.MetadataValue.timestamp(report.cutoff),

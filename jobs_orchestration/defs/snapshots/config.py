@@ -6,7 +6,11 @@ import dagster as dg
 from pydantic import Field
 
 from jobs_orchestration import settings
-from jobs_orchestration.snapshots.cleanup import CleanupOptions
+from jobs_orchestration.snapshots.cleanup import (
+    DEFAULT_TOMBSTONE_RETENTION_DAYS,
+    SAVINGS_WINDOW_DAYS,
+    CleanupOptions,
+)
 from jobs_orchestration.snapshots.retention import DEFAULT_RETENTION_DAYS
 
 
@@ -19,7 +23,7 @@ class SnapshotCleanupConfig(dg.Config):
         description="Refuse the run, changing nothing, if it would delete more files than this "
         "(guards against a wrong clock or an emptied attachments table)",
     )
-    batch_size: int = Field(default=1000, description="Rows marked, and files deleted, per batch")
+    batch_size: int = Field(default=5000, description="Rows marked, and files deleted, per batch")
     max_batches: int = Field(
         default=1000, description="Batches per run at most; a larger backlog is worked off over nights"
     )
@@ -27,6 +31,11 @@ class SnapshotCleanupConfig(dg.Config):
         default=3600.0, description="Start no new batch after this many seconds"
     )
     delete_workers: int = Field(default=4, description="Batches whose files are deleted in parallel (1 to 8)")
+    tombstone_retention_days: int | None = Field(
+        default=DEFAULT_TOMBSTONE_RETENTION_DAYS,
+        description="Days a deleted snapshot's row is kept after its file went (at least "
+        f"{SAVINGS_WINDOW_DAYS}, for the storage savings); null keeps the rows for ever",
+    )
     retention_days: int | None = Field(
         default=None,
         description=f"Days a parse-session snapshot is kept; default {settings.SNAPSHOT_RETENTION_DAYS} "
@@ -43,6 +52,7 @@ class SnapshotCleanupConfig(dg.Config):
             max_batches=self.max_batches,
             time_budget_seconds=self.time_budget_seconds,
             delete_workers=self.delete_workers,
+            tombstone_retention_days=self.tombstone_retention_days,
         )
 
 
