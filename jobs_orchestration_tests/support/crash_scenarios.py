@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import subprocess
 import sys
@@ -73,6 +74,10 @@ COLUMNS = (
 )
 
 
+def progress(tally: CrashTally, round_number: int) -> None:
+    print(f"{tally.scenario}: round {round_number + 1} done", file=sys.stderr, flush=True)
+
+
 def format_table(tallies: list[CrashTally]) -> str:
     cells = [[str(getattr(tally, name)) for _, name in COLUMNS] for tally in tallies]
     widths = [max(len(title), *(len(row[i]) for row in cells)) for i, (title, _) in enumerate(COLUMNS)]
@@ -126,8 +131,6 @@ class Worker:
 
 
 def _child_environment() -> dict[str, str]:
-    import os
-
     return {**os.environ, "PYTHONPATH": str(REPOSITORY_ROOT)}
 
 
@@ -196,6 +199,7 @@ def dataset_deletion_crashes(
         else:
             tally.lost += 1
         tally.wrongly_deleted += len(kept_objects - _stored(s3, kept_objects)) + (1 - kept_rows)
+        progress(tally, round_number)
     return tally
 
 
@@ -263,6 +267,7 @@ def snapshot_cleanup_crashes(
         tally.half_deleted += len(left) + marked_unpurged
         if not left and not marked_unpurged and not kept_missing:
             tally.completed += 1
+        progress(tally, round_number)
     return tally
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import Any, TypeVar
 
 import dagster as dg
 import psutil
-import sqlalchemy as sa
 import yaml
 
 from jobs_orchestration.db.engine import create_db_engine
@@ -344,17 +342,3 @@ class RunningSystem:
         psutil.wait_procs(alive, timeout=10)
         return bool(alive)
 
-
-def random_moment(rng: random.Random, low: float, high: float) -> None:
-    time.sleep(rng.uniform(low, high))
-
-
-def rows(engine: sa.Engine, statement: sa.Executable) -> list[sa.Row]:
-    with engine.connect() as connection:
-        return list(connection.execute(statement).all())
-
-
-@contextlib.contextmanager
-def running_system(root: Path, **kwargs: Any) -> Iterator[RunningSystem]:
-    with RunningSystem(root, **kwargs) as system:
-        yield system
