@@ -22,7 +22,7 @@ from pathlib import Path
 
 from jobs_orchestration.db.engine import create_db_engine
 from jobs_orchestration.db.migrate import upgrade
-from jobs_orchestration.devstack.aws import LOCAL_CREDENTIALS, provision, start_moto_server
+from jobs_orchestration.devstack.aws import LOCAL_CREDENTIALS, provision, reset_moto, start_moto_server
 from jobs_orchestration_tests.support import crash_scenarios, system_crashes
 from jobs_orchestration_tests.support.crash_scenarios import CrashTally, format_table
 from jobs_orchestration_tests.support.postgres import temporary_database
@@ -47,6 +47,8 @@ def component_crashes(crashes: int, rng: random.Random, workdir: Path) -> list[C
             finally:
                 engine.dispose()
     finally:
+        # moto keeps its state per process, not per server: the whole-system phase starts afresh.
+        reset_moto(endpoint)
         server.stop()
 
 
@@ -81,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(directory)
         if arguments.crashes:
             tallies += component_crashes(arguments.crashes, rng, workdir)
+            print(format_table(tallies), flush=True)
         if system_count:
             tallies += whole_system_crashes(system_count, rng, workdir)
     print(f"seed {seed}; {time.monotonic() - started:.0f} s")

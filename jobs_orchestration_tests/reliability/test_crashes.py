@@ -37,38 +37,22 @@ def _report(tally: CrashTally) -> None:
     assert tally.completed == tally.sent
 
 
-def test_a_dataset_deletion_killed_mid_way_is_finished_by_the_next_run(clean_database, local_aws, rng) -> None:
-    from jobs_orchestration.db.engine import create_db_engine
-
-    engine = create_db_engine(clean_database)
-    try:
-        tally = dataset_deletion_crashes(engine, clean_database, local_aws, crashes=CRASHES, rng=rng)
-    finally:
-        engine.dispose()
+def test_a_dataset_deletion_killed_mid_way_is_finished_by_the_next_run(platform_db, local_aws, rng) -> None:
+    tally = dataset_deletion_crashes(platform_db.engine, platform_db.url, local_aws, crashes=CRASHES, rng=rng)
     _report(tally)
     assert tally.crashes >= 1, "no kill landed while the deletion was working"
 
 
 def test_a_snapshot_cleanup_killed_between_mark_and_purge_leaves_nothing_half_done(
-    clean_database, snapshot_root, rng
+    email_parser_db, snapshot_root, rng
 ) -> None:
-    from jobs_orchestration.db.engine import create_db_engine
-
-    engine = create_db_engine(clean_database)
-    try:
-        tally = snapshot_cleanup_crashes(engine, clean_database, snapshot_root, crashes=CRASHES, rng=rng)
-    finally:
-        engine.dispose()
+    tally = snapshot_cleanup_crashes(
+        email_parser_db.engine, email_parser_db.url, snapshot_root, crashes=CRASHES, rng=rng
+    )
     _report(tally)
     assert tally.crashes >= 1, "no kill landed while the cleanup was working"
 
 
-def test_an_intake_killed_during_its_ticks_loses_and_duplicates_no_message(clean_database, local_aws, rng) -> None:
-    from jobs_orchestration.db.engine import create_db_engine
-
-    engine = create_db_engine(clean_database)
-    try:
-        tally = intake_crashes(engine, clean_database, local_aws, crashes=CRASHES, rng=rng)
-    finally:
-        engine.dispose()
+def test_an_intake_killed_during_its_ticks_loses_and_duplicates_no_message(platform_db, local_aws, rng) -> None:
+    tally = intake_crashes(platform_db.engine, platform_db.url, local_aws, crashes=CRASHES, rng=rng)
     _report(tally)

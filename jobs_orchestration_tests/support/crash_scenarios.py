@@ -106,7 +106,6 @@ class Worker:
         if line.strip() != "started":
             self.process.kill()
             raise AssertionError(f"the {kind} worker did not start: {line}{self.process.stderr.read()}")
-        self.started = time.monotonic()
 
     def kill_after(self, seconds: float) -> bool:
         """SIGKILL after `seconds`; True when the worker was still working (a crash), False when it had
@@ -121,7 +120,6 @@ class Worker:
 
     def finish(self) -> tuple[int, str]:
         stdout, stderr = self.process.communicate(timeout=WORKER_TIMEOUT_SECONDS)
-        self.seconds = time.monotonic() - self.started
         return self.process.returncode, stdout + stderr
 
     def stop(self) -> None:
@@ -145,6 +143,7 @@ def dataset_deletion_crashes(
     again to the end."""
     tally = CrashTally("run worker killed mid dataset deletion")
     s3 = aws.client("s3")
+    window = 0.6  # seconds after the worker started within which the kill lands
     for round_number in range(crashes):
         data = PlatformData(engine, s3)
         tag = f"crash-{uuid.uuid4().hex[:8]}"
@@ -169,10 +168,10 @@ def dataset_deletion_crashes(
         )
         worker = Worker("dataset-deletion", **arguments)
         try:
-            if worker.kill_after(rng.uniform(0.0, 0.6)):
+            if worker.kill_after(rng.uniform(0.0, window)):
                 tally.crashes += 1
             else:
-                worker.finish()
+                window /= 2  # a faster machine: aim earlier next time
         finally:
             worker.stop()
         tally.wrongly_deleted += len(kept_objects - _stored(s3, kept_objects))
@@ -221,6 +220,7 @@ def snapshot_cleanup_crashes(
     tally = CrashTally("snapshot cleanup killed between mark and purge")
     store = LocalFolderStore(snapshot_root)
     now = dt.datetime.now(dt.UTC)
+    window = 0.5
     for round_number in range(crashes):
         tag = uuid.uuid4().hex[:8]
         expired = [f"{tag}-old-{index}" for index in range(400)]
@@ -237,10 +237,10 @@ def snapshot_cleanup_crashes(
         arguments = dict(database_url=database_url, snapshot_root=str(snapshot_root), batch_size=10)
         worker = Worker("snapshot-cleanup", **arguments)
         try:
-            if worker.kill_after(rng.uniform(0.0, 0.5)):
+            if worker.kill_after(rng.uniform(0.0, window)):
                 tally.crashes += 1
             else:
-                worker.finish()
+                window /= 2  # a faster machine: aim earlier next time
         finally:
             worker.stop()
         state = _snapshot_rows(engine, store, expired + attached + recent)
