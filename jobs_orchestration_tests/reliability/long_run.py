@@ -22,7 +22,7 @@ from pathlib import Path
 
 from jobs_orchestration.db.engine import create_db_engine
 from jobs_orchestration.db.migrate import upgrade
-from jobs_orchestration.devstack.aws import LOCAL_CREDENTIALS, provision, reset_moto, start_moto_server
+from jobs_orchestration.devstack.aws import LOCAL_CREDENTIALS, provision, start_moto_server
 from jobs_orchestration_tests.support import crash_scenarios, system_crashes
 from jobs_orchestration_tests.support.crash_scenarios import CrashTally, format_table
 from jobs_orchestration_tests.support.postgres import temporary_database
@@ -47,8 +47,6 @@ def component_crashes(crashes: int, rng: random.Random, workdir: Path) -> list[C
             finally:
                 engine.dispose()
     finally:
-        # moto keeps its state per process, not per server: the whole-system phase starts afresh.
-        reset_moto(endpoint)
         server.stop()
 
 

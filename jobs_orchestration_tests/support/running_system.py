@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import dagster as dg
 import psutil
 import yaml
+from moto.moto_api._internal.models import moto_api_backend
 
 from jobs_orchestration.db.engine import create_db_engine
 from jobs_orchestration.devstack.aws import LocalAws
@@ -128,6 +129,9 @@ class RunningSystem:
     _resources: ExitStack = field(init=False, default_factory=ExitStack)
 
     def __enter__(self) -> RunningSystem:
+        # moto keeps its state per process, not per server: queues another moto server of this
+        # process created (the test session's) would clash with the ones the stack creates.
+        moto_api_backend.reset()
         try:
             self.database_url = self._resources.enter_context(temporary_database("jobs_e2e"))
             self.instance_database_url = self._resources.enter_context(temporary_database("dagster_e2e"))
