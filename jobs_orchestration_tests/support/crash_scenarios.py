@@ -245,9 +245,16 @@ def snapshot_cleanup_crashes(
             worker.stop()
         state = _snapshot_rows(engine, store, expired + attached + recent)
         tally.wrongly_deleted += sum(not state[file_id][1] for file_id in attached + recent)
-        inconsistent = [file_id for file_id, (purged, exists) in state.items() if purged == exists]
-        if inconsistent:
-            tally.problems.append(f"round {round_number}, after the kill: purged rows with files {inconsistent[:5]}")
+        # A kill inside a purge's transaction may leave files gone under rows it had not committed as
+        # purged: those rows stay marked, and the next run finishes them. A purged row with its file
+        # still there, or a file gone under an unmarked row, would be wrong.
+        purged_with_file = [file_id for file_id, (purged, exists, _) in state.items() if purged and exists]
+        gone_unmarked = [file_id for file_id, (_, exists, marked) in state.items() if not exists and not marked]
+        if purged_with_file or gone_unmarked:
+            tally.problems.append(
+                f"round {round_number}, after the kill: purged rows with files {purged_with_file[:5]}, "
+                f"files gone under unmarked rows {gone_unmarked[:5]}"
+            )
 
         report = run_cleanup(engine, store, CleanupOptions(batch_size=10, delete_workers=2))
         if report.error_count:
@@ -271,16 +278,21 @@ def snapshot_cleanup_crashes(
     return tally
 
 
-def _snapshot_rows(engine: Engine, store: LocalFolderStore, file_ids: list[str]) -> dict[str, tuple[bool, bool]]:
-    """file_id -> (purged, file exists)."""
+def _snapshot_rows(
+    engine: Engine, store: LocalFolderStore, file_ids: list[str]
+) -> dict[str, tuple[bool, bool, bool]]:
+    """file_id -> (purged, file exists, marked)."""
+    columns = snapshot_files.c
     with engine.connect() as connection:
         rows = connection.execute(
-            sa.select(snapshot_files.c.file_id, snapshot_files.c.storage_key, snapshot_files.c.purged_at).where(
-                snapshot_files.c.file_id.in_(file_ids),
-                snapshot_files.c.snapshot_type == SnapshotType.PARSE_SESSION,
+            sa.select(columns.file_id, columns.storage_key, columns.purged_at, columns.deleted_at).where(
+                columns.file_id.in_(file_ids), columns.snapshot_type == SnapshotType.PARSE_SESSION
             )
         ).all()
-    return {row.file_id: (row.purged_at is not None, store.exists(row.storage_key)) for row in rows}
+    return {
+        row.file_id: (row.purged_at is not None, store.exists(row.storage_key), row.deleted_at is not None)
+        for row in rows
+    }
 
 
 # -- the daemon during a sensor tick ------------------------------------------------------------------
