@@ -304,8 +304,17 @@ def intake_crashes(
     """`messages` job messages on the queue; the intake (ticks, then runs and cursor stored together,
     as the daemon does) is killed `crashes` times at random moments and started again, then left to
     drain the queue. Every message must end in exactly one run."""
-    tally = CrashTally("daemon killed during a sensor tick")
     _create_intake_tables(engine)
+    try:
+        return _intake_crashes(engine, database_url, aws, crashes=crashes, rng=rng, messages=messages)
+    finally:
+        _drop_intake_tables(engine)
+
+
+def _intake_crashes(
+    engine: Engine, database_url: str, aws: LocalAws, *, crashes: int, rng: random.Random, messages: int
+) -> CrashTally:
+    tally = CrashTally("daemon killed during a sensor tick")
     sqs = aws.client("sqs")
     sqs.set_queue_attributes(
         QueueUrl=aws.queue_url, Attributes={"VisibilityTimeout": str(INTAKE_VISIBILITY_TIMEOUT_SECONDS)}
@@ -355,9 +364,14 @@ def intake_crashes(
     return tally
 
 
-def _create_intake_tables(engine: Engine) -> None:
+def _drop_intake_tables(engine: Engine) -> None:
     with engine.begin() as connection:
         connection.execute(sa.text(f"DROP TABLE IF EXISTS {INTAKE_RUNS_TABLE}, {INTAKE_CURSOR_TABLE}"))
+
+
+def _create_intake_tables(engine: Engine) -> None:
+    _drop_intake_tables(engine)
+    with engine.begin() as connection:
         connection.execute(sa.text(f"CREATE TABLE {INTAKE_RUNS_TABLE} (run_key text PRIMARY KEY, job_ids text)"))
         connection.execute(sa.text(f"CREATE TABLE {INTAKE_CURSOR_TABLE} (cursor text)"))
         connection.execute(sa.text(f"INSERT INTO {INTAKE_CURSOR_TABLE} VALUES (NULL)"))
