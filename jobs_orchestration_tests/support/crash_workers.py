@@ -1,0 +1,104 @@
+"""The parts of the system that a crash can interrupt, each run in a child process that a test kills
+with SIGKILL: `python -m jobs_orchestration_tests.support.crash_workers KIND 'JSON ARGUMENTS'`.
+
+Each prints `started` once its setup is done, so the parent times its kill from the work itself and
+not from the interpreter's start-up."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import boto3
+import sqlalchemy as sa
+
+from jobs_orchestration.db.engine import create_db_engine
+from jobs_orchestration.deletion.service import DeletionStores, delete_dataset
+from jobs_orchestration.devstack.aws import LOCAL_CREDENTIALS, TIMESERIES_BUCKET
+from jobs_orchestration.intake.handoff import IntakeLimits, JobBatch, QueueIntake
+from jobs_orchestration.snapshots.cleanup import CleanupOptions, run_cleanup
+from jobs_orchestration.snapshots.store import LocalFolderStore
+
+INTAKE_RUNS_TABLE = "crash_intake_runs"
+INTAKE_CURSOR_TABLE = "crash_intake_cursor"
+
+
+def _client(service: str, endpoint_url: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=LOCAL_CREDENTIALS["AWS_REGION"],
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def _started() -> None:
+    print("started", flush=True)
+
+
+def dataset_deletion(database_url: str, endpoint_url: str, dataset_id: int, organization_id: int) -> int:
+    engine = create_db_engine(database_url)
+    stores = DeletionStores(engine, _client("s3", endpoint_url), TIMESERIES_BUCKET, workers=4)
+    _started()
+    report = delete_dataset(stores, dataset_id, organization_id)
+    print(report.outcome.value, flush=True)
+    return 0 if report.succeeded else 1
+
+
+def snapshot_cleanup(database_url: str, snapshot_root: str, batch_size: int) -> int:
+    engine = create_db_engine(database_url)
+    store = LocalFolderStore(snapshot_root)
+    options = CleanupOptions(batch_size=batch_size, delete_workers=2)
+    _started()
+    report = run_cleanup(engine, store, options)
+    print(f"deleted {report.deleted_count}, errors {report.error_count}", flush=True)
+    return 0 if report.error_count == 0 else 1
+
+
+def intake(database_url: str, endpoint_url: str, queue_url: str, dead_letter_queue_url: str) -> int:
+    """What the daemon does with the intake sensor, tick after tick: evaluate a tick, then store the
+    runs it asked for together with its cursor in one transaction (Dagster stores a tick's cursor with
+    the runs it reserved). A run here is a row naming the producer job ids it carries."""
+    engine = create_db_engine(database_url)
+    queue = QueueIntake(
+        _client("sqs", endpoint_url),
+        queue_url,
+        dead_letter_queue_url,
+        IntakeLimits(batch_size=3, max_messages=10, wait_time_seconds=0),
+    )
+
+    def run_exists(run_key: str) -> bool:
+        with engine.connect() as connection:
+            statement = sa.text(f"SELECT 1 FROM {INTAKE_RUNS_TABLE} WHERE run_key = :key")
+            return connection.execute(statement, {"key": run_key}).first() is not None
+
+    def route(batch: JobBatch) -> tuple[str, str]:
+        return batch.run_key, ",".join(sorted(job.id for job in batch.jobs))
+
+    _started()
+    while True:
+        with engine.connect() as connection:
+            cursor = connection.execute(sa.text(f"SELECT cursor FROM {INTAKE_CURSOR_TABLE}")).scalar()
+        result = queue.tick(cursor, run_exists, route)
+        with engine.begin() as connection:
+            for run_key, job_ids in result.requests:
+                connection.execute(
+                    sa.text(
+                        f"INSERT INTO {INTAKE_RUNS_TABLE} (run_key, job_ids) VALUES (:key, :ids) "
+                        "ON CONFLICT (run_key) DO NOTHING"
+                    ),
+                    {"key": run_key, "ids": job_ids},
+                )
+            connection.execute(sa.text(f"UPDATE {INTAKE_CURSOR_TABLE} SET cursor = :cursor"), {"cursor": result.cursor})
+        time.sleep(0.1)
+
+
+WORKERS = {"dataset-deletion": dataset_deletion, "snapshot-cleanup": snapshot_cleanup, "intake": intake}
+
+
+if __name__ == "__main__":
+    kind, arguments = sys.argv[1], json.loads(sys.argv[2])
+    sys.exit(WORKERS[kind](**arguments))
