@@ -40,3 +40,15 @@ def test_workspace_yaml_names_the_definitions():
     workspace = yaml.safe_load((REPOSITORY_ROOT / "workspace.yaml").read_text())
     target = workspace["load_from"][0]["python_module"]
     assert (target["module_name"], target["attribute"]) == ("jobs_orchestration.definitions", "defs")
+
+
+MESSAGE_JOBS = ["delete_package_job", "delete_dataset_job", "dataset_changelog_job", "changelog_outbox_job"]
+
+
+def test_message_jobs_run_in_one_process_and_retry_whole_runs():
+    # A worker killed after the last step succeeded leaves no failed step: only a whole-run retry
+    # starts anything then.
+    for name in MESSAGE_JOBS:
+        job = defs.resolve_job_def(name)
+        assert job.executor_def.name == "in_process", name
+        assert job.tags["dagster/retry_strategy"] == "ALL_STEPS", name

@@ -15,3 +15,9 @@ import dagster as dg
 OUTAGE_RETRY_POLICY = dg.RetryPolicy(
     max_retries=4, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+
+# A run whose worker died after its last step succeeded has no failed step, and Dagster's default
+# retry (from the failure) then starts nothing and the run stays failed. Rerunning every step is safe
+# for the message jobs: deletions resume from their rows, changelog events are recorded by stable id
+# and only unpublished ones are sent.
+RETRY_WHOLE_RUN_TAGS = {"dagster/retry_strategy": "ALL_STEPS"}

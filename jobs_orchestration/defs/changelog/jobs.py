@@ -13,10 +13,11 @@ from jobs_orchestration.defs.changelog.config import (
     ChangelogMessageConfig,
 )
 from jobs_orchestration.defs.executors import message_job_executor
-from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY
+from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY, RETRY_WHOLE_RUN_TAGS
 from jobs_orchestration.resources import PlatformDatabase, SNSResource
 
 JOB_FAMILY_TAGS = {"job_family": "changelog"}
+JOB_TAGS = {**JOB_FAMILY_TAGS, **RETRY_WHOLE_RUN_TAGS}
 
 
 @dg.op(name=RECORD_CHANGELOG_EVENTS_OP, tags=JOB_FAMILY_TAGS)
@@ -75,7 +76,7 @@ def publish_changelog_events(
 
 
 @dg.job(
-    tags=JOB_FAMILY_TAGS,
+    tags=JOB_TAGS,
     executor_def=message_job_executor,
     # Recording is idempotent (stable event ids) and publishing takes only unpublished rows, so either
     # step can run again after an outage of the database or of SNS.
@@ -134,7 +135,7 @@ def publish_changelog_outbox(
 
 
 @dg.job(
-    tags=JOB_FAMILY_TAGS,
+    tags=JOB_TAGS,
     executor_def=message_job_executor,
     op_retry_policy=OUTAGE_RETRY_POLICY,
     description="Publish changelog events a crash or an SNS outage left unpublished.",

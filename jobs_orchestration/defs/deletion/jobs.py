@@ -10,9 +10,9 @@ import dagster as dg
 from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP, DELETE_PACKAGES_OP
 from jobs_orchestration.defs.deletion.ops import delete_dataset_op, delete_packages
 from jobs_orchestration.defs.executors import message_job_executor
-from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY
+from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY, RETRY_WHOLE_RUN_TAGS
 
-DELETION_TAGS = {"job_family": "deletion"}
+DELETION_TAGS = {"job_family": "deletion", **RETRY_WHOLE_RUN_TAGS}
 
 # What the launchpad starts from: a dry run of an example request, so a launch as shown deletes nothing.
 PACKAGE_EXAMPLE_CONFIG = {
