@@ -332,19 +332,22 @@ def print_ticks(instance: dg.DagsterInstance, start: float, end: float) -> None:
         for e in instance.fetch_observations(JOB_QUEUE, limit=10_000, ascending=True).records
         if start <= e.timestamp <= end
     ]
-    queue_work = [o["tick_seconds"].value for o in observations if "tick_seconds" in o]
-    received = [o["received"].value for o in observations]
+    per_tick = [(int(o["received"].value), float(o["tick_seconds"].value)) for o in observations]
+    received = [count for count, _ in per_tick]
     gaps = [b.timestamp - a.end_timestamp for a, b in zip(ticks, ticks[1:])]
     print(
         f"  {len(ticks)} sensor ticks: {sum(durations) / len(durations):.1f} s each (max {max(durations):.1f}), "
         f"{sum(gaps) / len(gaps):.1f} s idle between (max {max(gaps):.1f}); "
-        f"{sum(len(t.run_ids) for t in ticks)} runs requested; queue work {sum(queue_work):.0f} s in all, "
+        f"{sum(len(t.run_ids) for t in ticks)} runs requested; "
+        f"queue work {sum(seconds for _, seconds in per_tick):.0f} s in all, "
         f"received per tick {sum(received) / max(len(received), 1):.0f} (max {max(received, default=0)})",
         flush=True,
     )
-    print("  per tick (received/seconds of queue work): " + " ".join(
-        f"{int(o['received'].value)}/{o['tick_seconds'].value:.1f}" for o in observations if "tick_seconds" in o
-    ), flush=True)
+    print(
+        "  per tick (received/seconds of queue work): "
+        + " ".join(f"{count}/{seconds:.1f}" for count, seconds in per_tick),
+        flush=True,
+    )
 
 
 def stop_process_group(process: subprocess.Popen) -> None:

@@ -1,4 +1,5 @@
-"""The deletion jobs, started by `sqs_jobs_sensor` (one run per message) or from the launchpad.
+"""The deletion jobs, started by `sqs_jobs_sensor` (package deletions batched per organization, a
+dataset per run) or from the launchpad.
 
 A failed attempt is retried on the outage schedule when it failed for a reason that may pass (the ops
 raise `dg.Failure(allow_retries=False)` otherwise); a retry deletes just what the rows say is left."""
