@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+import threading
 
 from jobs_orchestration.intake.handoff import IntakeLimits, JobBatch, QueueIntake, ReceivedJob, _Cursor
 from jobs_orchestration.intake.messages import parse_job_message
@@ -105,6 +106,17 @@ def test_large_bad_messages_reach_the_dead_letter_queue_in_batches_sqs_accepts(l
     assert len(result.dead_letters) == 8
     assert counts(local_aws, local_aws.dead_letter_queue_url) == (8, 0)
     assert counts(local_aws, local_aws.queue_url) == (0, 0)
+
+
+def test_a_tick_keeps_receiving_while_the_producer_is_still_sending(local_aws) -> None:
+    send(local_aws, *[m.changelog(i) for i in range(1, 11)])
+    # The first receive takes the ten queued; the late ten arrive while the next one long-polls.
+    late = threading.Timer(0.5, send, args=(local_aws, *[m.changelog(i) for i in range(11, 21)]))
+    late.start()
+    intake = QueueIntake(local_aws.client("sqs"), local_aws.queue_url, local_aws.dead_letter_queue_url)
+    result = intake.tick(None, run_exists=lambda key: False, route=lambda batch: batch)
+    late.join()
+    assert result.received == 20
 
 
 def test_an_unreadable_cursor_starts_afresh() -> None:
