@@ -31,7 +31,7 @@ from jobs_orchestration.db.bulk import bulk_insert  # noqa: E402
 from jobs_orchestration.db.migrate import upgrade  # noqa: E402
 from jobs_orchestration.db.platform import Dataset, File, Organization, Package  # noqa: E402
 from jobs_orchestration.devstack.seed import PLATFORM_COLUMNS  # noqa: E402
-from jobs_orchestration.storage_totals import DEFAULT_BATCH_SIZE  # noqa: E402
+from jobs_orchestration.storage_totals import DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL_BATCHES  # noqa: E402
 from jobs_orchestration.storage_totals.refresh import WORK_MEMORY  # noqa: E402
 from jobs_orchestration_tests.support.postgres import temporary_database  # noqa: E402
 
@@ -241,7 +241,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def project_path(url: str, batch_size: int, through_dagster: bool) -> dict:
+def project_path(url: str, batch_size: int, parallel_batches: int, through_dagster: bool) -> dict:
     """Run in its own process: the all-organizations refresh, as storage_totals_job runs it (or the
     job itself, in process, recording three events per organization on a temporary instance)."""
     from jobs_orchestration.db.engine import create_db_engine
@@ -264,7 +264,11 @@ def project_path(url: str, batch_size: int, through_dagster: bool) -> dict:
                 instance=instance,
                 resources={"platform_db": PlatformDatabase(url=url)},
                 run_config={
-                    "ops": {"refresh_all_organizations": {"config": {"organizations_per_batch": batch_size}}}
+                    "ops": {
+                        "refresh_all_organizations": {
+                            "config": {"organizations_per_batch": batch_size, "parallel_batches": parallel_batches}
+                        }
+                    }
                 },
             )
             for event in result.all_events:
@@ -275,7 +279,7 @@ def project_path(url: str, batch_size: int, through_dagster: bool) -> dict:
     else:
         engine = create_db_engine(url)
         pids = _track_backends(engine)
-        for batch in refresh_all_organizations(engine, batch_size=batch_size):
+        for batch in refresh_all_organizations(engine, batch_size=batch_size, parallel_batches=parallel_batches):
             organizations += len(batch.organizations)
             rows_written += sum(t.rows_changed for t in batch.organizations)
         database_cpu = _backend_cpu_seconds(pids)  # before dispose: the backends are still there
@@ -291,15 +295,24 @@ def project_path(url: str, batch_size: int, through_dagster: bool) -> dict:
     }
 
 
-def _in_fresh_process(url: str, batch_size: int, through_dagster: bool = False) -> dict:
-    command = [sys.executable, __file__, "--project-path", url, "--batch-size", str(batch_size)]
+def _in_fresh_process(url: str, batch_size: int, parallel_batches: int, through_dagster: bool = False) -> dict:
+    command = [
+        sys.executable,
+        __file__,
+        "--project-path",
+        url,
+        "--batch-size",
+        str(batch_size),
+        "--parallel-batches",
+        str(parallel_batches),
+    ]
     if through_dagster:
         command.append("--through-dagster")
     output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
-def run_scale(scale: float, batch_size: int, with_dagster: bool) -> dict:
+def run_scale(scale: float, batch_size: int, parallel_batches: int, with_dagster: bool) -> dict:
     with temporary_database("storage_bench") as url:
         upgrade(url)
         started = time.perf_counter()
@@ -307,9 +320,11 @@ def run_scale(scale: float, batch_size: int, with_dagster: bool) -> dict:
         print(f"scale {scale}: seeded {counts} in {time.perf_counter() - started:.1f} s", flush=True)
         baseline_seconds, baseline_cpu = baseline(url, refresh_settings=False)
         tuned_baseline_seconds, tuned_baseline_cpu = baseline(url, refresh_settings=True)
-        first = _in_fresh_process(url, batch_size)
-        steady = _in_fresh_process(url, batch_size)
-        dagster = _in_fresh_process(url, batch_size, through_dagster=True) if with_dagster else None
+        first = _in_fresh_process(url, batch_size, parallel_batches)
+        steady = _in_fresh_process(url, batch_size, parallel_batches)
+        dagster = (
+            _in_fresh_process(url, batch_size, parallel_batches, through_dagster=True) if with_dagster else None
+        )
     return {
         **counts,
         "scale": scale,
@@ -333,21 +348,34 @@ def main() -> None:
     parser.add_argument(
         "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="organizations per transaction"
     )
+    parser.add_argument(
+        "--parallel-batches",
+        type=int,
+        default=DEFAULT_PARALLEL_BATCHES,
+        help="transactions at once, as storage_totals_job runs them",
+    )
     parser.add_argument("--with-dagster", action="store_true", help="also time storage_totals_job in process")
     parser.add_argument("--project-path", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--through-dagster", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.project_path:
         print(
-            json.dumps(project_path(arguments.project_path, arguments.batch_size, arguments.through_dagster))
+            json.dumps(
+                project_path(
+                    arguments.project_path, arguments.batch_size, arguments.parallel_batches, arguments.through_dagster
+                )
+            )
         )
         return
     results = [
-        run_scale(float(scale), arguments.batch_size, arguments.with_dagster)
+        run_scale(float(scale), arguments.batch_size, arguments.parallel_batches, arguments.with_dagster)
         for scale in arguments.scales.split(",")
     ]
     print()
-    print("first = first refresh, every cache row inserted; steady = refresh again, nothing changed;")
+    print(
+        f"first = first refresh, every cache row inserted; steady = refresh again, nothing changed "
+        f"({arguments.batch_size} organizations per transaction, {arguments.parallel_batches} transactions at once);"
+    )
     print("dagster = storage_totals_job in process, events recorded on a temporary instance (--with-dagster)")
     print("baseline = the SQL script under the server's settings; tuned = under a refresh's (no JIT, work_mem)")
     header = (

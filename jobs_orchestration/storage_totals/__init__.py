@@ -3,6 +3,8 @@
 from jobs_orchestration.storage_totals.refresh import (
     ALL_LEVELS,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_PARALLEL_BATCHES,
+    MAX_PARALLEL_BATCHES,
     BatchResult,
     Level,
     LevelTotals,
@@ -16,6 +18,8 @@ from jobs_orchestration.storage_totals.refresh import (
 __all__ = [
     "ALL_LEVELS",
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_PARALLEL_BATCHES",
+    "MAX_PARALLEL_BATCHES",
     "BatchResult",
     "Level",
     "LevelTotals",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
@@ -16,7 +18,13 @@ from jobs_orchestration.storage_totals import queries
 
 LOCK_NAMESPACE = 0x5707  # the advisory-lock namespace of storage refreshes ("STO")
 UNIQUE_VIOLATION = "23505"  # PostgreSQL SQLSTATE
-DEFAULT_BATCH_SIZE = 250
+DEFAULT_BATCH_SIZE = 50
+"""Organizations per transaction: a hundred organizations already keep two connections busy, and a
+statement's fixed cost is spread over enough rows."""
+DEFAULT_PARALLEL_BATCHES = 2
+"""Transactions an all-organizations refresh runs at once: the database does the work, on as many
+cores as it is given."""
+MAX_PARALLEL_BATCHES = 8
 WORK_MEMORY = "64MB"
 """PostgreSQL memory for each sort or hash of a refresh, on the database server."""
 
@@ -224,26 +232,56 @@ def refresh_organizations(
 
 
 def refresh_all_organizations(
-    engine: Engine, *, dry_run: bool = False, batch_size: int = DEFAULT_BATCH_SIZE
+    engine: Engine,
+    *,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    parallel_batches: int = DEFAULT_PARALLEL_BATCHES,
 ) -> Iterator[BatchResult]:
-    """Refresh every organization, `batch_size` per transaction, in id order. Memory holds one batch's
-    figures; an organization created meanwhile is picked up if its id comes after the current batch."""
+    """Refresh every organization, `batch_size` per transaction, in id order, `parallel_batches`
+    transactions at a time (each on its own connection; their organizations are disjoint, so they
+    never wait on each other's locks). Yields each batch's figures in id order; memory holds at most
+    `parallel_batches` batches. An organization created meanwhile is picked up if its id comes after
+    the batches already taken; one deleted meanwhile is left out of its batch."""
     if batch_size < 1:
         raise ValueError(f"batch_size {batch_size!r}: must be at least 1")
+    if not 1 <= parallel_batches <= MAX_PARALLEL_BATCHES:
+        raise ValueError(f"parallel_batches {parallel_batches!r}: must be from 1 to {MAX_PARALLEL_BATCHES}")
+    if engine.dialect.name != "postgresql":
+        parallel_batches = 1  # SQLite, for local runs, has one writer at a time
     after = 0
+    in_flight: deque[Future[BatchResult]] = deque()
+    with ThreadPoolExecutor(parallel_batches, thread_name_prefix="storage-refresh") as pool:
+        try:
+            while True:
+                with engine.connect() as connection:
+                    ids = list(
+                        connection.execute(
+                            sa.text(queries.NEXT_ORGANIZATIONS), {"after": after, "limit": batch_size}
+                        ).scalars()
+                    )
+                if ids:
+                    in_flight.append(pool.submit(_refresh_batch, engine, ids, dry_run))
+                    after = ids[-1]
+                while in_flight and (len(in_flight) >= parallel_batches or not ids):
+                    yield in_flight.popleft().result()
+                if not ids:
+                    return
+        finally:
+            for future in in_flight:
+                future.cancel()
+
+
+def _refresh_batch(engine: Engine, organization_ids: list[int], dry_run: bool) -> BatchResult:
+    started = time.perf_counter()
+    ids = organization_ids
     while True:
-        started = time.perf_counter()
-        with engine.begin() as connection:
-            ids = list(
-                connection.execute(
-                    sa.text(queries.NEXT_ORGANIZATIONS), {"after": after, "limit": batch_size}
-                ).scalars()
-            )
-            if not ids:
-                return
-            refreshed = refresh_storage(connection, ids, dry_run=dry_run)
-        after = ids[-1]
-        yield BatchResult(list(refreshed.values()), time.perf_counter() - started)
+        try:
+            refreshed = refresh_organizations(engine, ids, dry_run=dry_run)
+        except UnknownOrganization as error:  # deleted since the batch was listed: nothing to refresh
+            ids = [organization_id for organization_id in ids if organization_id not in error.organization_ids]
+            continue
+        return BatchResult(list(refreshed.values()), time.perf_counter() - started)
 
 
 # What a level reports for an organization that has nothing at that level.

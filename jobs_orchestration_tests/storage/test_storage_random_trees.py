@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from jobs_orchestration.db.engine import create_db_engine
 from jobs_orchestration.db.schema import platform_metadata
 from jobs_orchestration.storage_totals import refresh_all_organizations, refresh_organizations
+from jobs_orchestration.storage_totals import refresh as refresh_module
 from jobs_orchestration_tests.support.platform_tree import cached_sizes
 from jobs_orchestration_tests.support.random_platform import PACKAGE_STATES, generate, load
 
@@ -20,11 +21,17 @@ def test_random_trees_match_the_brute_force_totals(platform_db, seed):
     platform = generate(rng, organizations=6)
     load(platform_db.engine, platform)
 
-    batches = list(refresh_all_organizations(platform_db.engine, batch_size=rng.randint(1, 4)))
+    batches = list(
+        refresh_all_organizations(
+            platform_db.engine, batch_size=rng.randint(1, 4), parallel_batches=rng.randint(1, 3)
+        )
+    )
 
     assert cached_sizes(platform_db.engine) == platform.expected()
-    reported = {t.organization_id: t.total_bytes for batch in batches for t in batch.organizations}
-    assert reported == platform.expected()["organization"]
+    reported = [t.organization_id for batch in batches for t in batch.organizations]
+    assert reported == sorted(platform.expected()["organization"])
+    totals = {t.organization_id: t.total_bytes for batch in batches for t in batch.organizations}
+    assert totals == platform.expected()["organization"]
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -62,3 +69,31 @@ def test_sqlite_gives_the_same_totals_for_local_runs(tmp_path, seed):
     assert cached_sizes(engine) == platform.expected()
     assert all(totals.rows_changed == 0 for totals in again.values())
     engine.dispose()
+
+
+
+def test_an_organization_deleted_while_all_are_refreshed_is_left_out(platform_db, monkeypatch):
+    platform = generate(random.Random(3000), organizations=4)
+    load(platform_db.engine, platform)
+    doomed = max(platform.organizations) + 1
+    with platform_db.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO organizations (id, node_id, name, created_at) "
+                "VALUES (:id, 'N:organization:doomed', 'doomed', now())"
+            ),
+            {"id": doomed},
+        )
+    real_refresh = refresh_module.refresh_organizations
+
+    def deleted_once_listed(engine, organization_ids, **options):
+        if doomed in organization_ids:
+            with engine.begin() as connection:
+                connection.execute(sa.text("DELETE FROM organizations WHERE id = :id"), {"id": doomed})
+        return real_refresh(engine, organization_ids, **options)
+
+    monkeypatch.setattr(refresh_module, "refresh_organizations", deleted_once_listed)
+    batches = list(refresh_all_organizations(platform_db.engine, batch_size=3, parallel_batches=2))
+
+    assert [t.organization_id for batch in batches for t in batch.organizations] == sorted(platform.organizations)
+    assert cached_sizes(platform_db.engine) == platform.expected()

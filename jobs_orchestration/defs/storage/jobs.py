@@ -17,7 +17,12 @@ from jobs_orchestration.defs.storage.refresh import (
     STORAGE_TOTALS_JOB,
 )
 from jobs_orchestration.resources import PlatformDatabase
-from jobs_orchestration.storage_totals import DEFAULT_BATCH_SIZE, refresh_all_organizations
+from jobs_orchestration.storage_totals import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_PARALLEL_BATCHES,
+    MAX_PARALLEL_BATCHES,
+    refresh_all_organizations,
+)
 
 storage_refresh_job = dg.define_asset_job(
     STORAGE_REFRESH_JOB,
@@ -35,6 +40,12 @@ class AllOrganizationsConfig(StorageTotalsConfig):
         le=1000,
         description="Organizations refreshed together in one transaction",
     )
+    parallel_batches: int = Field(
+        default=DEFAULT_PARALLEL_BATCHES,
+        ge=1,
+        le=MAX_PARALLEL_BATCHES,
+        description="Batches refreshed at once, each in its own transaction on its own connection",
+    )
 
 
 @dg.op(name=REFRESH_ALL_ORGANIZATIONS_OP, pool=STORAGE_POOL)
@@ -48,7 +59,10 @@ def refresh_all_organizations_op(
     refreshed = changed = 0
     started = time.perf_counter()
     for batch in refresh_all_organizations(
-        platform_db.engine, dry_run=config.dry_run, batch_size=config.organizations_per_batch
+        platform_db.engine,
+        dry_run=config.dry_run,
+        batch_size=config.organizations_per_batch,
+        parallel_batches=config.parallel_batches,
     ):
         new_keys = [
             str(t.organization_id) for t in batch.organizations if str(t.organization_id) not in known
