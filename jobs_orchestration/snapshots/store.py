@@ -44,9 +44,9 @@ def validate_key(key: str) -> str:
     if key.startswith("/"):
         raise UnsafeStorageKey(f"storage key {key!r} is absolute")
     parts = key.split("/")
-    if any(part in ("..", ".") for part in parts):
+    if ".." in parts or "." in parts:
         raise UnsafeStorageKey(f"storage key {key!r} has a '.' or '..' segment")
-    if any(part == "" for part in parts):
+    if "" in parts:
         raise UnsafeStorageKey(f"storage key {key!r} has an empty segment")
     return key
 
@@ -110,32 +110,47 @@ class LocalFolderStore(SnapshotStore):
 
     def delete_many(self, keys: Sequence[str]) -> DeleteOutcome:
         # Unlinking removes a symlink itself, never its target, so only the folder a file is in must
-        # resolve inside the root. Folders repeat across keys: each is resolved once per call.
+        # resolve inside the root. Each folder is resolved and opened once per call, and its files are
+        # unlinked by name relative to it: no path is walked again per file, and a folder swapped for a
+        # link after the check does not redirect the deletes.
         outcome = DeleteOutcome()
-        safe_folders: dict[str, str | UnsafeStorageKey] = {}
+        by_folder: dict[str, list[tuple[str, str]]] = {}
         for key in keys:
             try:
                 validate_key(key)
-                folder, _, name = key.rpartition("/")
-                resolved = safe_folders.get(folder)
-                if resolved is None:
-                    resolved = safe_folders[folder] = self._resolved_folder(key, folder)
-                if isinstance(resolved, UnsafeStorageKey):
-                    raise resolved
-                os.unlink(os.path.join(resolved, name))
-            except FileNotFoundError:
-                outcome.deleted.append(key)
-            except (OSError, UnsafeStorageKey) as error:
+            except UnsafeStorageKey as error:
                 outcome.errors[key] = str(error)
-            else:
-                outcome.deleted.append(key)
+                continue
+            folder, _, name = key.rpartition("/")
+            by_folder.setdefault(folder, []).append((key, name))
+        for folder, files in by_folder.items():
+            try:
+                folder_fd = self._open_folder(files[0][0], folder)
+            except FileNotFoundError:
+                outcome.deleted.extend(key for key, _ in files)  # the folder, and so its files, are gone
+                continue
+            except (OSError, UnsafeStorageKey) as error:
+                outcome.errors.update((key, str(error)) for key, _ in files)
+                continue
+            try:
+                for key, name in files:
+                    try:
+                        os.unlink(name, dir_fd=folder_fd)
+                    except FileNotFoundError:
+                        outcome.deleted.append(key)
+                    except OSError as error:
+                        outcome.errors[key] = str(error)
+                    else:
+                        outcome.deleted.append(key)
+            finally:
+                os.close(folder_fd)
         return outcome
 
-    def _resolved_folder(self, key: str, folder: str) -> str | UnsafeStorageKey:
+    def _open_folder(self, key: str, folder: str) -> int:
         resolved = self.root.joinpath(*folder.split("/")).resolve() if folder else self.root
         if not resolved.is_relative_to(self.root):
-            return UnsafeStorageKey(f"storage key {key!r} resolves outside the store root")
-        return str(resolved)
+            raise UnsafeStorageKey(f"storage key {key!r} resolves outside the store root")
+        return os.open(resolved, os.O_RDONLY | os.O_DIRECTORY)
 
     def iter_keys(self) -> Iterator[str]:
         for path in self.root.rglob("*"):
