@@ -10,7 +10,8 @@ Two phases per batch, each batch bounded, each one statement:
    deleted, the rows whose file delete failed get `purged_at` back to NULL and a `purge_error`, and
    the transaction commits. So `purged_at` is only ever committed for a file that is gone. A crash in
    between rolls back: the rows stay marked and the next run retries them first (deleting an already
-   missing file is success).
+   missing file is success); an attach meanwhile finds the row marked and checks whether its file is
+   still there (attach.py).
 Both updates write only unindexed columns of a table with room on its pages (migration
 email_parser_0003_hot_updates), so PostgreSQL can make them HOT: a new row version on the same page
 and no index entry, which is most of what separated them from the seed's bare DELETE.

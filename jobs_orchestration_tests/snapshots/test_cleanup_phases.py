@@ -106,6 +106,11 @@ def test_an_interrupted_purge_rolls_back_and_is_retried(email_parser_db, snapsho
         run_cleanup(email_parser_db.engine, store, CleanupOptions(), now=NOW)
     with email_parser_db.begin() as connection:
         assert all(d == NOW and p is None for d, p, _ in snapshot_state(connection).values())
+    # Marked, not recorded purged, and the file gone: the attach must not reference a missing file.
+    with email_parser_db.begin() as connection:
+        order_id = add_order(connection)
+        with pytest.raises(SnapshotAlreadyPurged, match="file_id='s0000' was marked .* its file is gone"):
+            attach_snapshot_to_order(connection, order_id, "s0000", store=store)
 
     del store.delete_many
     report = run_cleanup(email_parser_db.engine, store, CleanupOptions(), now=NOW)
@@ -194,11 +199,11 @@ def test_attach_takes_the_mark_off_a_marked_snapshot_and_refuses_a_purged_one(em
 
     with email_parser_db.begin() as connection:
         order_id = add_order(connection)
-        attach_snapshot_to_order(connection, order_id, "s0000")
+        attach_snapshot_to_order(connection, order_id, "s0000", store=store)
         with pytest.raises(SnapshotAlreadyPurged, match="file_id='s0001' was deleted"):
-            attach_snapshot_to_order(connection, order_id, "s0001")
+            attach_snapshot_to_order(connection, order_id, "s0001", store=store)
         with pytest.raises(UnknownSnapshot, match="file_id='nope'"):
-            attach_snapshot_to_order(connection, order_id, "nope")
+            attach_snapshot_to_order(connection, order_id, "nope", store=store)
         assert snapshot_state(connection)["s0000"][0] is None
 
     store.failing.clear()

@@ -44,7 +44,7 @@ def test_attachments_racing_a_cleanup_never_lose_their_file(email_parser_db, sna
                 file_id = chooser.choice(file_ids)
                 try:
                     with email_parser_db.begin() as connection:
-                        attach_snapshot_to_order(connection, order_id, file_id)
+                        attach_snapshot_to_order(connection, order_id, file_id, store=store)
                     attached.append(file_id)
                 except SnapshotAlreadyPurged:
                     refused.append(file_id)
