@@ -25,8 +25,9 @@ from jobs_orchestration_tests.support.snapshots import add_attachment_row, add_o
 from jobs_orchestration_tests.support.system_workload import build_workload, effects_missing
 
 COMPLETION_TIMEOUT_SECONDS = 900
-"""A run the killed daemon was launching stays STARTING until run monitoring's start timeout (300 s in
-dagster.yaml) fails it and the run retry starts it again: allow for that on a busy machine."""
+"""A run the killed daemon was launching stays STARTING until run monitoring's start timeout (180 s in
+dagster.yaml, checked every 30 s) fails it and the run retry starts it again: allow for that, and for
+the retry, on a busy machine."""
 
 
 def duplicated_runs(runs: list[RunSummary], job_ids: set[str]) -> int:
