@@ -83,9 +83,9 @@ def daemon_crashes(system: RunningSystem, *, crashes: int, rng: random.Random) -
 
 
 def run_worker_crashes(system: RunningSystem, *, crashes: int, rng: random.Random) -> CrashTally:
-    """Per round: a dataset of 10 packages of 20 files is deleted through a message; once its step has
-    started, the run worker and its step process are killed at a random moment; the run retry must
-    finish the deletion and leave the dataset beside it untouched."""
+    """Per round: a dataset of 20 packages of 100 files is deleted through a message; once its step has
+    started, the run worker and its step process are killed at a random moment within the second the
+    deletion takes; the run retry must finish the deletion and leave the dataset beside it untouched."""
     tally = CrashTally("run worker killed mid dataset deletion (full system)")
     s3 = system.aws.client("s3")
     for round_number in range(crashes):
@@ -97,9 +97,9 @@ def run_worker_crashes(system: RunningSystem, *, crashes: int, rng: random.Rando
         data.file(kept_package, DATASET_BUCKET, f"{tag}/kept.bin")
         kept_objects = set(data.objects)
         doomed = data.dataset(organization)
-        for package_index in range(10):
+        for package_index in range(20):
             package = data.package(doomed, organization)
-            for index in range(20):
+            for index in range(100):
                 data.file(package, DATASET_BUCKET, f"{tag}/doomed/{package_index}/{index}.bin")
         doomed_objects = set(data.objects) - kept_objects
         job_id = str(uuid.uuid4())
@@ -127,7 +127,7 @@ def run_worker_crashes(system: RunningSystem, *, crashes: int, rng: random.Rando
                 return None
 
             run_id = system.wait_for("the deletion step started", step_started, 300, interval=0.2)
-            time.sleep(rng.uniform(0.0, 2.0))
+            time.sleep(rng.uniform(0.0, 1.0))
             if system.kill_run_worker(instance, run_id) and _exists(system, doomed):
                 tally.crashes += 1
 
