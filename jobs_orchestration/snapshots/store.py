@@ -125,7 +125,7 @@ class LocalFolderStore(SnapshotStore):
             by_folder.setdefault(folder, []).append((key, name))
         for folder, files in by_folder.items():
             try:
-                folder_fd = self._open_folder(files[0][0], folder)
+                folder_fd = self._open_folder(folder)
             except FileNotFoundError:
                 outcome.deleted.extend(key for key, _ in files)  # the folder, and so its files, are gone
                 continue
@@ -146,10 +146,10 @@ class LocalFolderStore(SnapshotStore):
                 os.close(folder_fd)
         return outcome
 
-    def _open_folder(self, key: str, folder: str) -> int:
+    def _open_folder(self, folder: str) -> int:
         resolved = self.root.joinpath(*folder.split("/")).resolve() if folder else self.root
         if not resolved.is_relative_to(self.root):
-            raise UnsafeStorageKey(f"storage key {key!r} resolves outside the store root")
+            raise UnsafeStorageKey(f"storage folder {folder!r} resolves outside the store root")
         return os.open(resolved, os.O_RDONLY | os.O_DIRECTORY)
 
     def iter_keys(self) -> Iterator[str]:
