@@ -52,3 +52,12 @@ def test_message_jobs_run_in_one_process_and_retry_whole_runs():
         job = defs.resolve_job_def(name)
         assert job.executor_def.name == "in_process", name
         assert job.tags["dagster/retry_strategy"] == "ALL_STEPS", name
+
+
+def test_every_job_runs_in_one_process():
+    # The storage refreshes, the snapshot cleanup and assets materialized from the UI too: a step
+    # subprocess would cost each of them a Python start-up per asset.
+    jobs = defs.get_repository_def().get_all_jobs()
+    assert {"storage_refresh_job", "storage_totals_job", "snapshot_cleanup_job"} <= {job.name for job in jobs}
+    for job in jobs:
+        assert job.executor_def.name == "in_process", job.name

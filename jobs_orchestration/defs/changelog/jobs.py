@@ -12,7 +12,6 @@ from jobs_orchestration.defs.changelog.config import (
     ChangelogEventsConfig,
     ChangelogMessageConfig,
 )
-from jobs_orchestration.defs.executors import message_job_executor
 from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY, RETRY_WHOLE_RUN_TAGS
 from jobs_orchestration.resources import PlatformDatabase, SNSResource
 
@@ -77,7 +76,6 @@ def publish_changelog_events(
 
 @dg.job(
     tags=JOB_TAGS,
-    executor_def=message_job_executor,
     # Recording is idempotent (stable event ids) and publishing takes only unpublished rows, so either
     # step can run again after an outage of the database or of SNS.
     op_retry_policy=OUTAGE_RETRY_POLICY,
@@ -136,7 +134,6 @@ def publish_changelog_outbox(
 
 @dg.job(
     tags=JOB_TAGS,
-    executor_def=message_job_executor,
     op_retry_policy=OUTAGE_RETRY_POLICY,
     description="Publish changelog events a crash or an SNS outage left unpublished.",
 )

@@ -10,7 +10,6 @@ import dagster as dg
 
 from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP, DELETE_PACKAGES_OP
 from jobs_orchestration.defs.deletion.ops import delete_dataset_op, delete_packages
-from jobs_orchestration.defs.executors import message_job_executor
 from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY, RETRY_WHOLE_RUN_TAGS
 
 DELETION_TAGS = {"job_family": "deletion", **RETRY_WHOLE_RUN_TAGS}
@@ -46,7 +45,6 @@ DATASET_EXAMPLE_CONFIG = {
 
 @dg.job(
     tags=DELETION_TAGS,
-    executor_def=message_job_executor,
     op_retry_policy=OUTAGE_RETRY_POLICY,
     config=PACKAGE_EXAMPLE_CONFIG,
     description="Delete DELETING packages with all their descendants: S3 objects (every version), "
@@ -58,7 +56,6 @@ def delete_package_job() -> None:
 
 @dg.job(
     tags=DELETION_TAGS,
-    executor_def=message_job_executor,
     op_retry_policy=OUTAGE_RETRY_POLICY,
     config=DATASET_EXAMPLE_CONFIG,
     description="Delete a DELETING dataset: its banner and readme, all its packages, then its rows. "
