@@ -32,17 +32,20 @@ from jobs_orchestration.intake.messages import (
 DELETE_PACKAGE_JOB = "delete_package_job"
 DELETE_DATASET_JOB = "delete_dataset_job"
 DATASET_CHANGELOG_JOB = "dataset_changelog_job"
-MAX_TAG_CHARS = 4000
+MAX_TAG_BYTES = 2000
+"""Dagster's PostgreSQL run storage indexes each tag's key and value together in a btree, whose entries
+hold at most 2,704 bytes: a run with a longer tag cannot be created, and its messages would come back
+forever. The run config lists every message in full."""
 
 
 def batch_tags(batch: JobBatch) -> dict[str, str]:
-    """Tags that make each message of a run findable in the UI: its producer job id, and the
-    organization and trace when the whole batch shares them."""
+    """Tags that make the messages of a run findable in the UI: their producer job ids (as many as a
+    tag holds), and the organization and trace when the whole batch shares them."""
     jobs = batch.jobs
     tags = {
         "job_family": jobs[0].job_family,
         "job_type": batch.type_name,
-        "producer_job_ids": ",".join(job.id for job in jobs)[:MAX_TAG_CHARS],
+        "producer_job_ids": bounded_list([job.id for job in jobs]),
         "message_count": str(len(jobs)),
     }
     organizations = {job.organization_key for job in jobs}
@@ -50,10 +53,26 @@ def batch_tags(batch: JobBatch) -> dict[str, str]:
         tags["organization_id"] = organizations.pop()
     traces = {getattr(job, "trace_id", "") for job in jobs} - {""}
     if len(traces) == 1:
-        tags["trace_id"] = traces.pop()
+        tags["trace_id"] = bounded_list([traces.pop()])
     elif traces:
-        tags["trace_ids"] = ",".join(sorted(traces))[:MAX_TAG_CHARS]
+        tags["trace_ids"] = bounded_list(sorted(traces))
     return tags
+
+
+def bounded_list(values: list[str]) -> str:
+    """The values joined by commas, whole values only, as many as fit in `MAX_TAG_BYTES` with
+    `+N more` for the rest."""
+    joined = ",".join(values)
+    if len(joined.encode()) <= MAX_TAG_BYTES:
+        return joined
+    room = MAX_TAG_BYTES - len(f",+{len(values)} more".encode())
+    kept: list[str] = []
+    for value in values:
+        room -= len(value.encode()) + 1
+        if room < 0:
+            break
+        kept.append(value)
+    return ",".join([*kept, f"+{len(values) - len(kept)} more"])
 
 
 def run_request_for(batch: JobBatch) -> dg.RunRequest:
