@@ -11,9 +11,11 @@ dagster.yaml, SQLite storage) runs the code location once per batch size:
 - `--jobs stand-in`: `benchmarks/queue_intake_defs.py`, jobs with the contract names that make the
   per-message AWS calls and no database work.
 
-The producer starts once the sensor has ticked (the daemon and its code server are up); time runs from
-the first enqueue to the end of the last run the messages started. Batch size 1 takes a run per
-message, so it gets `--batch1-messages` of the same mix (a rate, compared as a rate).
+The producer starts once the sensor has ticked (the daemon and its code server are up) and the runs
+that set up the seeded organizations are over; time runs from the first enqueue to the end of the
+last run the messages started (the storage refreshes that deletions set off share the machine
+meanwhile). Batch size 1 takes a run per message, so it gets `--batch1-messages` of the same mix (a
+rate, compared as a rate).
 
 The ceiling is a loop making the same AWS calls per message (receive, delete, publish) against the same
 emulator and backlog, with no Dagster and no database.
@@ -28,6 +30,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -42,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
+from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 import yaml  # noqa: E402
 
@@ -53,11 +57,18 @@ from jobs_orchestration.devstack.aws import LocalAws, provision, reset_moto, sta
 from jobs_orchestration.devstack.seed import SeedSizes, moto_backend_object_writer, seed_platform  # noqa: E402
 from jobs_orchestration.devstack.stack import local_instance_config  # noqa: E402
 from jobs_orchestration.defs.intake.sensor import DEFAULT_INTERVAL_SECONDS  # noqa: E402
-from jobs_orchestration.intake.handoff import IntakeLimits  # noqa: E402
+from jobs_orchestration.intake.handoff import SQS_MAX_BATCH, IntakeLimits, QueueIntake  # noqa: E402
 from jobs_orchestration_tests.support.postgres import temporary_database  # noqa: E402
 
 DEFAULT_BATCH_SIZE = IntakeLimits().batch_size
 JOB_QUEUE = dg.AssetKey("job_queue")
+UNFINISHED = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
 
 
 def mixed(messages: list[str], count: int) -> list[str]:
@@ -160,6 +171,7 @@ class PacedProducer(threading.Thread):
         super().__init__(daemon=True)
         self.aws, self.messages, self.backlog = aws, messages, backlog
         self.started_at: float | None = None
+        self.finished_at: float | None = None
 
     def run(self) -> None:
         sqs = self.aws.client("sqs")
@@ -181,6 +193,7 @@ class PacedProducer(threading.Thread):
                 Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(chunk)],
             )
             sent += len(chunk)
+        self.finished_at = time.time()
 
 
 def ceiling(aws: LocalAws, messages: list[str], backlog: int) -> float:
@@ -210,6 +223,39 @@ def ceiling(aws: LocalAws, messages: list[str], backlog: int) -> float:
         done += len(received)
     assert producer.started_at is not None
     return done / (time.time() - producer.started_at)
+
+
+def without_dagster(aws: LocalAws, messages: list[str], backlog: int) -> float:
+    """Messages per second of the intake's own tick (`QueueIntake`, default limits) driven by a plain
+    loop on the sensor daemon's cadence (a tick starts on a 5 s mark once the previous one is over),
+    every requested run taken to exist at once and the changelog messages published inline: the
+    two-phase acknowledgement and the tick limits, without what Dagster costs per tick and per run."""
+    producer = PacedProducer(aws, messages, backlog)
+    producer.start()
+    sqs, sns = aws.client("sqs"), aws.client("sns")
+    intake = QueueIntake(sqs, aws.queue_url, aws.dead_letter_queue_url)
+    cursor, acknowledged = None, 0
+    while acknowledged < len(messages):
+        started = time.monotonic()
+        result = intake.tick(cursor, run_exists=lambda run_key: True, route=lambda batch: batch)
+        cursor, acknowledged = result.cursor, acknowledged + result.acknowledged
+        events = [
+            member.body
+            for batch in result.requests
+            if batch.type_name == "DatasetChangelogEventJob"
+            for member in batch.members
+        ]
+        for start in range(0, len(events), SQS_MAX_BATCH):
+            sns.publish_batch(
+                TopicArn=aws.topic_arn,
+                PublishBatchRequestEntries=[
+                    {"Id": str(i), "Message": body} for i, body in enumerate(events[start : start + SQS_MAX_BATCH])
+                ],
+            )
+        elapsed = time.monotonic() - started
+        time.sleep(MIN_INTERVAL_LOOP_TIME * max(1, math.ceil(elapsed / MIN_INTERVAL_LOOP_TIME)) - elapsed)
+    assert producer.started_at is not None
+    return acknowledged / (time.time() - producer.started_at)
 
 
 def through_dagster(
@@ -276,6 +322,11 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
             if time.time() > deadline or daemon.poll() is not None:
                 raise RuntimeError(f"the sensor never ticked (daemon exit {daemon.poll()}): {_tail(log.name)}")
             time.sleep(0.5)
+        # The seeded organizations' first storage refreshes are setup, not intake: start once they are done.
+        while instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED), limit=1):
+            if time.time() > deadline or daemon.poll() is not None:
+                raise RuntimeError(f"setup runs never finished (daemon exit {daemon.poll()}): {_tail(log.name)}")
+            time.sleep(0.5)
         producer = PacedProducer(aws, messages, args.backlog)
         producer.start()
         while True:
@@ -303,6 +354,15 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
             f"  batch size {batch_size}: {len(message_runs)} runs, {sum(durations) / len(durations):.1f} s "
             f"per run (start to end), {last_end - producer.started_at:.1f} s in all; "
             f"{len(records) - len(message_runs)} other runs",
+            flush=True,
+        )
+        last = max((r for r in message_runs if r.end_time), key=lambda r: r.end_time)
+        assert producer.finished_at is not None and last.start_time is not None
+        print(
+            f"  last message sent at {producer.finished_at - producer.started_at:.1f} s; the last run to end was "
+            f"created at {last.create_timestamp.timestamp() - producer.started_at:.1f} s, started at "
+            f"{last.start_time - producer.started_at:.1f} s ({last.dagster_run.job_name}, "
+            f"{last.dagster_run.tags['message_count']} messages)",
             flush=True,
         )
         print_ticks(instance, producer.started_at, last_end)
@@ -344,8 +404,11 @@ def print_ticks(instance: dg.DagsterInstance, start: float, end: float) -> None:
         flush=True,
     )
     print(
-        "  per tick (received/seconds of queue work): "
-        + " ".join(f"{count}/{seconds:.1f}" for count, seconds in per_tick),
+        "  per tick (received / seconds of queue work / seconds in all / runs): "
+        + " ".join(
+            f"{count}/{seconds:.1f}/{tick.end_timestamp - tick.timestamp:.1f}/{len(tick.run_ids)}"
+            for (count, seconds), tick in zip(per_tick, ticks)
+        ),
         flush=True,
     )
 
@@ -404,6 +467,13 @@ def main() -> None:
         messages = bodies(made_up_targets(changelog, deletions), changelog, deletions)
         figures["ceiling"] = ceiling(provision(endpoint), messages, args.backlog)
         print(f"{len(messages)} messages; ceiling (bare loop): {figures['ceiling']:.1f} msg/s", flush=True)
+        reset_moto(endpoint)
+        figures["intake without Dagster"] = without_dagster(provision(endpoint), messages, args.backlog)
+        print(
+            f"intake's tick on the daemon's {MIN_INTERVAL_LOOP_TIME} s loop, without Dagster: "
+            f"{figures['intake without Dagster']:.1f} msg/s",
+            flush=True,
+        )
         for size in (int(s) for s in args.batch_sizes.split(",")):
             reset_moto(endpoint)
             rate, runs, sent = through_dagster(provision(endpoint), args, size, changelog, deletions)
@@ -411,10 +481,13 @@ def main() -> None:
             print(f"batch size {size}: {sent} messages, {rate:.2f} msg/s in {runs} runs", flush=True)
     finally:
         server.stop()
-    for name, rate in figures.items():
-        if name != "ceiling":
-            print(f"{name}: {rate / figures['ceiling']:.1%} of the ceiling")
     sizes = [name for name in figures if name.startswith("batch ")]
+    print(f"intake without Dagster: {figures['intake without Dagster'] / figures['ceiling']:.1%} of the ceiling")
+    for name in sizes:
+        print(
+            f"{name}: {figures[name] / figures['ceiling']:.1%} of the ceiling, "
+            f"{figures[name] / figures['intake without Dagster']:.1%} of the intake without Dagster"
+        )
     if "batch 1" in figures:
         for name in sizes:
             if name != "batch 1":

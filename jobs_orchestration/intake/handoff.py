@@ -61,14 +61,17 @@ RequestT = TypeVar("RequestT")
 
 @dataclass(frozen=True)
 class IntakeLimits:
-    batch_size: int = 100
+    batch_size: int = 200
     """Messages of one kind per run; 1 gives one run per message. A run costs seconds of start-up
-    whatever it holds, so throughput grows with the batch until a tick's receives fill it."""
+    whatever it holds, so throughput grows with the batch until a tick's receives fill it: against the
+    local emulator a tick receives about 200 messages in its `max_seconds`."""
     max_messages: int = 300
     """Messages received per tick at most. They stay in flight until the next tick acknowledges them,
     and an SQS emulator's receives slow down with every message in flight."""
-    max_seconds: float = 20.0
-    """Wall time spent receiving per tick at most: the sensor budget is 60 s."""
+    max_seconds: float = 6.0
+    """Wall time spent receiving per tick at most. The sensor daemon starts ticks on a 5 s loop, so a
+    tick still busy at the 10 s mark waits for the 15 s one: six seconds of receiving leave time to
+    acknowledge and for Dagster to create the runs within 10 s, far inside the 60 s sensor budget."""
     wait_time_seconds: int = 1
     """Long-poll wait of a receive that finds the queue empty: the tick ends after one such wait, not
     at the first empty answer, so a producer that is still sending keeps the tick busy."""
