@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
+from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES  # noqa: E402
 from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 import yaml  # noqa: E402
@@ -62,13 +63,6 @@ from jobs_orchestration_tests.support.postgres import temporary_database  # noqa
 
 DEFAULT_BATCH_SIZE = IntakeLimits().batch_size
 JOB_QUEUE = dg.AssetKey("job_queue")
-UNFINISHED = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
 
 
 def mixed(messages: list[str], count: int) -> list[str]:
@@ -196,6 +190,16 @@ class PacedProducer(threading.Thread):
         self.finished_at = time.time()
 
 
+def publish(sns, topic_arn: str, bodies: list[str]) -> None:
+    """Publish the bodies as the changelog job does: PublishBatch, 10 a call."""
+    for start in range(0, len(bodies), SQS_MAX_BATCH):
+        chunk = bodies[start : start + SQS_MAX_BATCH]
+        sns.publish_batch(
+            TopicArn=topic_arn,
+            PublishBatchRequestEntries=[{"Id": str(i), "Message": body} for i, body in enumerate(chunk)],
+        )
+
+
 def ceiling(aws: LocalAws, messages: list[str], backlog: int) -> float:
     """Messages per second of a bare receive / publish / delete loop."""
     producer = PacedProducer(aws, messages, backlog)
@@ -208,14 +212,7 @@ def ceiling(aws: LocalAws, messages: list[str], backlog: int) -> float:
         )
         if not received:
             continue
-        events = [m for m in received if "DatasetChangelogEventJob" in m["Body"]]
-        if events:
-            sns.publish_batch(
-                TopicArn=aws.topic_arn,
-                PublishBatchRequestEntries=[
-                    {"Id": str(i), "Message": m["Body"]} for i, m in enumerate(events)
-                ],
-            )
+        publish(sns, aws.topic_arn, [m["Body"] for m in received if "DatasetChangelogEventJob" in m["Body"]])
         sqs.delete_message_batch(
             QueueUrl=aws.queue_url,
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)],
@@ -239,19 +236,16 @@ def without_dagster(aws: LocalAws, messages: list[str], backlog: int) -> float:
         started = time.monotonic()
         result = intake.tick(cursor, run_exists=lambda run_key: True, route=lambda batch: batch)
         cursor, acknowledged = result.cursor, acknowledged + result.acknowledged
-        events = [
-            member.body
-            for batch in result.requests
-            if batch.type_name == "DatasetChangelogEventJob"
-            for member in batch.members
-        ]
-        for start in range(0, len(events), SQS_MAX_BATCH):
-            sns.publish_batch(
-                TopicArn=aws.topic_arn,
-                PublishBatchRequestEntries=[
-                    {"Id": str(i), "Message": body} for i, body in enumerate(events[start : start + SQS_MAX_BATCH])
-                ],
-            )
+        publish(
+            sns,
+            aws.topic_arn,
+            [
+                member.body
+                for batch in result.requests
+                if batch.type_name == "DatasetChangelogEventJob"
+                for member in batch.members
+            ],
+        )
         elapsed = time.monotonic() - started
         time.sleep(MIN_INTERVAL_LOOP_TIME * max(1, math.ceil(elapsed / MIN_INTERVAL_LOOP_TIME)) - elapsed)
     assert producer.started_at is not None
@@ -323,7 +317,7 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
                 raise RuntimeError(f"the sensor never ticked (daemon exit {daemon.poll()}): {_tail(log.name)}")
             time.sleep(0.5)
         # The seeded organizations' first storage refreshes are setup, not intake: start once they are done.
-        while instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED), limit=1):
+        while instance.get_run_records(filters=dg.RunsFilter(statuses=NOT_FINISHED_STATUSES), limit=1):
             if time.time() > deadline or daemon.poll() is not None:
                 raise RuntimeError(f"setup runs never finished (daemon exit {daemon.poll()}): {_tail(log.name)}")
             time.sleep(0.5)
