@@ -24,7 +24,7 @@ from jobs_orchestration.db.platform import (
     TimeSeriesLayer,
     TimeSeriesRange,
 )
-from jobs_orchestration.deletion.scope import PackageScope, iter_package_pages
+from jobs_orchestration.deletion.scope import PackageScope, iter_package_pages, keyset_pages
 
 ROW_PAGE = 1000
 
@@ -77,37 +77,38 @@ class Remaining:
 
 
 def iter_file_rows(engine: Engine, package_ids: Sequence[int]) -> Iterator[FileRow]:
-    after = 0
-    while True:
-        with engine.connect() as connection:
-            rows = connection.execute(
+    def read_page(connection: Connection, after: int) -> list[FileRow]:
+        return [
+            FileRow(*row)
+            for row in connection.execute(
                 sa.select(File.id, File.s3_bucket, File.s3_key, File.size, File.is_prefix)
                 .where(File.package_id.in_(package_ids), File.id > after)
                 .order_by(File.id)
                 .limit(ROW_PAGE)
-            ).all()
-        if not rows:
-            return
-        yield from (FileRow(*row) for row in rows)
-        after = rows[-1].id
+            )
+        ]
+
+    for page in keyset_pages(engine, read_page, ROW_PAGE, key=lambda row: row.id):
+        yield from page
 
 
 def iter_range_rows(engine: Engine, package_ids: Sequence[int]) -> Iterator[tuple[int, str]]:
     """(range id, object key in the time-series bucket) of the packages' channels."""
-    after = 0
-    while True:
-        with engine.connect() as connection:
-            rows = connection.execute(
+
+    def read_page(connection: Connection, after: int) -> list[tuple[int, str]]:
+        return [
+            (row.id, row.location)
+            for row in connection.execute(
                 sa.select(TimeSeriesRange.id, TimeSeriesRange.location)
                 .join(TimeSeriesChannel, TimeSeriesChannel.id == TimeSeriesRange.channel_id)
                 .where(TimeSeriesChannel.package_id.in_(package_ids), TimeSeriesRange.id > after)
                 .order_by(TimeSeriesRange.id)
                 .limit(ROW_PAGE)
-            ).all()
-        if not rows:
-            return
-        yield from ((row.id, row.location) for row in rows)
-        after = rows[-1].id
+            )
+        ]
+
+    for page in keyset_pages(engine, read_page, ROW_PAGE, key=lambda row: row[0]):
+        yield from page
 
 
 def asset_rows(engine: Engine, dataset_id: int) -> list[tuple[int, str, str]]:
@@ -150,17 +151,9 @@ def forget(connection: Connection, owners: Sequence[Owner]) -> Forgotten:
 def finalize_packages(connection: Connection, package_ids: Sequence[int], *, hold: int | None = None) -> int:
     """Close the packages among `package_ids` that have no file or range left: remove their other
     time-series rows and storage cache rows and set them DELETED. `hold` (the root of a package
-    deletion) is left DELETING, so a re-run still finds the tree to finish. Returns how many packages
-    became DELETED."""
-    has_files = sa.exists().where(File.package_id == Package.id)
-    has_ranges = (
-        sa.exists()
-        .where(TimeSeriesChannel.package_id == Package.id)
-        .where(TimeSeriesRange.channel_id == TimeSeriesChannel.id)
-    )
-    emptied = (
-        sa.select(Package.id).where(Package.id.in_(package_ids), ~has_files, ~has_ranges).scalar_subquery()
-    )
+    deletion) keeps its state DELETING, so a re-run still finds the tree to finish, and loses the rest;
+    `close_package` then closes it. Returns how many packages became DELETED."""
+    emptied = _emptied(package_ids).scalar_subquery()
     # Annotations before layers: an annotation points at its layer.
     for table in (
         TimeSeriesAnnotation,
@@ -177,9 +170,23 @@ def finalize_packages(connection: Connection, package_ids: Sequence[int], *, hol
 
 
 def close_package(connection: Connection, package_id: int) -> int:
-    """Set the root of a finished package deletion DELETED (with its own time-series and storage rows
-    removed); 1 when it changed."""
-    return finalize_packages(connection, [package_id])
+    """Set the root of a package deletion DELETED once its tree went through `finalize_packages` with
+    it held and nothing is left; 1 when it changed."""
+    closing = sa.update(Package).where(
+        Package.id.in_(_emptied([package_id]).scalar_subquery()), Package.state != PackageState.DELETED
+    )
+    return connection.execute(closing.values(state=PackageState.DELETED)).rowcount
+
+
+def _emptied(package_ids: Sequence[int]) -> sa.Select[tuple[int]]:
+    """The packages among `package_ids` with no file and no time-series range left."""
+    has_files = sa.exists().where(File.package_id == Package.id)
+    has_ranges = (
+        sa.exists()
+        .where(TimeSeriesChannel.package_id == Package.id)
+        .where(TimeSeriesRange.channel_id == TimeSeriesChannel.id)
+    )
+    return sa.select(Package.id).where(Package.id.in_(package_ids), ~has_files, ~has_ranges)
 
 
 def remaining_in_scope(
@@ -202,15 +209,16 @@ def remaining_in_scope(
             .where(TimeSeriesChannel.package_id.in_(package_ids))
         )
         with engine.connect() as connection:
-            remaining.files += connection.execute(
-                sa.select(sa.func.count()).select_from(files.subquery())
-            ).scalar_one()
-            remaining.ranges += connection.execute(
+            file_count = connection.execute(sa.select(sa.func.count()).select_from(files.subquery())).scalar_one()
+            range_count = connection.execute(
                 sa.select(sa.func.count()).select_from(ranges.subquery())
             ).scalar_one()
-            if room > 0:
+            remaining.files += file_count
+            remaining.ranges += range_count
+            if room > 0 and file_count:
                 for row in connection.execute(files.order_by(File.id).limit(room)):
                     note(FILES, row.id, f"s3://{row.s3_bucket}/{row.s3_key}")
+            if room > 0 and range_count:
                 for row in connection.execute(ranges.order_by(TimeSeriesRange.id).limit(room)):
                     note(RANGES, row.id, row.location)
     if dataset_id is not None:

@@ -3,9 +3,9 @@ memory never holds all the ids of a large dataset or folder."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -14,6 +14,8 @@ from sqlalchemy.engine import Engine
 from jobs_orchestration.db.platform import Package
 
 PACKAGE_PAGE = 500
+
+RowT = TypeVar("RowT")
 
 # Every descendant at any depth, whatever its state: the original skipped descendants already in
 # DELETING and so left their data behind. UNION (not UNION ALL) drops rows already produced, which
@@ -74,13 +76,31 @@ class DatasetPackages:
 
 def iter_package_pages(
     engine: Engine, scope: PackageScope, page_size: int = PACKAGE_PAGE
-) -> Iterator[list[int]]:
+) -> Iterator[Sequence[int]]:
     """The scope's package ids a page at a time, each page read in its own short transaction."""
+    return keyset_pages(
+        engine,
+        lambda connection, after: scope.page(connection, after, page_size),
+        page_size,
+        key=lambda package_id: package_id,
+    )
+
+
+def keyset_pages(
+    engine: Engine,
+    read_page: Callable[[Connection, int], Sequence[RowT]],
+    page_size: int,
+    key: Callable[[RowT], int],
+) -> Iterator[Sequence[RowT]]:
+    """Pages of rows with increasing ids: `read_page(connection, after)` reads up to `page_size` rows
+    past the id `after`, each page in its own short transaction. A short page is the last one, which
+    saves a query per scope (most deletions are of a single package)."""
     after = 0
     while True:
         with engine.connect() as connection:
-            ids = scope.page(connection, after, page_size)
-        if not ids:
+            page = read_page(connection, after)
+        if page:
+            yield page
+        if len(page) < page_size:
             return
-        yield ids
-        after = ids[-1]
+        after = key(page[-1])

@@ -95,7 +95,7 @@ def _feed(stores: DeletionStores, scope: PackageScope, sink: ObjectSink, *, hold
     the previous page's packages are closed as the walk goes on, so the state shows progress; returns
     how many were closed."""
     closed = 0
-    previous: list[int] = []
+    previous: Sequence[int] = []
     for package_ids in iter_package_pages(stores.engine, scope):
         for row in rows.iter_file_rows(stores.engine, package_ids):
             owner = Owner(FILES, row.id)
