@@ -360,9 +360,21 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
             flush=True,
         )
         print_ticks(instance, producer.started_at, last_end)
+        print_runs(records, producer.started_at)
         return finished / (last_end - producer.started_at), len(message_runs)
     finally:
         stop_process_group(daemon)
+
+
+def print_runs(records: list, start: float) -> None:
+    """Each run's job, messages and its created / started / ended times, seconds from the first send."""
+    lines = []
+    for record in sorted(records, key=lambda r: r.create_timestamp.timestamp()):
+        run = record.dagster_run
+        label = run.tags.get("message_count") or run.tags.get("organization_id", "")
+        times = [record.create_timestamp.timestamp(), record.start_time, record.end_time]
+        lines.append(f"{run.job_name}[{label}] " + "/".join(f"{t - start:.0f}" if t else "-" for t in times))
+    print("  runs (job[messages or organization] created/started/ended): " + " ".join(lines), flush=True)
 
 
 def print_ticks(instance: dg.DagsterInstance, start: float, end: float) -> None:
