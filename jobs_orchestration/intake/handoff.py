@@ -331,7 +331,8 @@ class QueueIntake:
         groups: dict[tuple[str, str], list[ReceivedJob]] = {}
         for item in received:
             job = item.job
-            # A deletion run holds one organization's work so per-organization limits apply to it.
+            # A deletion run holds one organization's work: it carries that organization's tag in the
+            # UI, and a refused or failed request never fails another organization's run.
             group = job.organization_key if isinstance(job, (DeletePackageJob, DeleteDatasetJob)) else ""
             if job.type_name == "CachePopulationJob":
                 group = f"{job.organization_key}:{job.dry_run}"
