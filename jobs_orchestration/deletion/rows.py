@@ -151,8 +151,8 @@ def forget(connection: Connection, owners: Sequence[Owner]) -> Forgotten:
 def finalize_packages(connection: Connection, package_ids: Sequence[int], *, hold: int | None = None) -> int:
     """Close the packages among `package_ids` that have no file or range left: remove their other
     time-series rows and storage cache rows and set them DELETED. `hold` (the root of a package
-    deletion) keeps its state DELETING, so a re-run still finds the tree to finish, and loses the rest;
-    `close_package` then closes it. Returns how many packages became DELETED."""
+    deletion) loses those rows too but stays DELETING, so a re-run still finds the tree to finish;
+    `close_package` sets it DELETED once nothing is left. Returns how many packages became DELETED."""
     emptied = _emptied(package_ids).scalar_subquery()
     # Annotations before layers: an annotation points at its layer.
     for table in (
@@ -209,7 +209,9 @@ def remaining_in_scope(
             .where(TimeSeriesChannel.package_id.in_(package_ids))
         )
         with engine.connect() as connection:
-            file_count = connection.execute(sa.select(sa.func.count()).select_from(files.subquery())).scalar_one()
+            file_count = connection.execute(
+                sa.select(sa.func.count()).select_from(files.subquery())
+            ).scalar_one()
             range_count = connection.execute(
                 sa.select(sa.func.count()).select_from(ranges.subquery())
             ).scalar_one()
