@@ -87,6 +87,34 @@ def test_every_event_type_round_trips_to_a_subscriber(seeded_db, sns_client, loc
         }
 
 
+def test_restore_package_and_update_changelog_are_stored_and_published_with_their_category(
+    seeded_db, sns_client, local_aws, subscriber
+):
+    restore = {"id": 42, "nodeId": "N:package:1", "name": "scan (1).nii", "originalName": "scan.nii"}
+    changelog = {"oldChangelog": "v1", "newChangelog": "v2"}
+    result = record(
+        seeded_db,
+        message(
+            IncomingEvent("RESTORE_PACKAGE", json.dumps(restore), "2021-06-01T12:00:00Z"),
+            IncomingEvent("UPDATE_CHANGELOG", json.dumps(changelog), "2021-06-01T12:01:00Z"),
+        ),
+    )
+    report = publish(seeded_db, sns_client, local_aws.topic_arn, result)
+
+    assert result.refused == [] and (result.inserted, report.published, report.failed) == (2, 2, 0)
+    expected = [
+        ("RESTORE_PACKAGE", "FILES", {**restore, "parent": None}),
+        ("UPDATE_CHANGELOG", "PUBLISHING", changelog),
+    ]
+    assert [(row.event_type, row.event_category, row.detail) for row in stored(seeded_db)] == expected
+    deliveries = {delivery.body["eventType"]: delivery for delivery in subscriber.drain()}
+    assert set(deliveries) == {"RESTORE_PACKAGE", "UPDATE_CHANGELOG"}
+    for event_type, category, detail in expected:
+        delivery = deliveries[event_type]
+        assert (delivery.body["eventCategory"], delivery.body["eventDetail"]) == (category, detail)
+        assert delivery.attributes["eventCategory"] == category
+
+
 def test_a_redelivered_message_stores_and_publishes_nothing_new(seeded_db, sns_client, local_aws, subscriber):
     first = record(seeded_db, message())
     publish(seeded_db, sns_client, local_aws.topic_arn, first)
