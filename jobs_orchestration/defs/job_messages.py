@@ -99,16 +99,10 @@ def dead_letter_members(
     ]
     outcome = send_dead_letters(sqs.get_client(), sqs.dead_letter_queue_url, letters)
     for letter in outcome.sent:
-        record_dead_letter(context, letter)
+        context.log.warning(f"message {letter.message_id} moved to the dead-letter queue: {letter.reason}")
+        context.log_event(dead_letter_observation(letter))
     if not outcome.all_sent:
         raise DeadLetteringFailed("; ".join(outcome.errors) or "the dead-letter queue did not answer")
-
-
-def record_dead_letter(context: dg.OpExecutionContext | dg.SensorEvaluationContext, letter: DeadLetter) -> None:
-    context.log.warning(f"message {letter.message_id} moved to the dead-letter queue: {letter.reason}")
-    observation = dead_letter_observation(letter)
-    if isinstance(context, dg.OpExecutionContext):
-        context.log_event(observation)
 
 
 def dead_letter_observation(letter: DeadLetter) -> dg.AssetObservation:

@@ -31,22 +31,31 @@ def counts(aws: LocalAws, url: str) -> tuple[int, int]:
     return int(attributes[names[0]]), int(attributes[names[1]])
 
 
-def dead_letters(aws: LocalAws) -> list[dict[str, Any]]:
-    """Every message on the dead-letter queue (received, then deleted): body and attributes."""
+def dead_letters(aws: LocalAws, *, keep: bool = False) -> list[dict[str, Any]]:
+    """Every message on the dead-letter queue, body and attributes; taken off it unless `keep`."""
     sqs = aws.client("sqs")
     letters = []
+    handles = []
     while True:
         messages = sqs.receive_message(
             QueueUrl=aws.dead_letter_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
         ).get("Messages", [])
         if not messages:
-            return letters
+            break
         for message in messages:
             attributes = {
                 name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()
             }
             letters.append({"body": message["Body"], **attributes})
-            sqs.delete_message(QueueUrl=aws.dead_letter_queue_url, ReceiptHandle=message["ReceiptHandle"])
+            handles.append(message["ReceiptHandle"])
+    for handle in handles:
+        if keep:
+            sqs.change_message_visibility(
+                QueueUrl=aws.dead_letter_queue_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        else:
+            sqs.delete_message(QueueUrl=aws.dead_letter_queue_url, ReceiptHandle=handle)
+    return letters
 
 
 __all__ = ["REASON", "SOURCE_MESSAGE_ID", "counts", "dead_letters", "send", "sqs_resource"]
