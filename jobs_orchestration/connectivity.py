@@ -33,11 +33,31 @@ POSTGRES_CONNECT_ARGS: dict[str, Any] = {
 }
 
 
-def aws_client_config(max_attempts: int = CLIENT_MAX_ATTEMPTS) -> Config:
+INTAKE_CONNECT_TIMEOUT_SECONDS = 2
+INTAKE_READ_TIMEOUT_SECONDS = 5
+"""The intake's calls are small and its long polls wait 1 s: a call SQS has not answered in 5 s will not
+be answered. With 2 attempts a silent SQS costs a tick about 12 s, inside its 30 s budget."""
+INTAKE_MAX_ATTEMPTS = 2
+
+
+def aws_client_config(
+    max_attempts: int = CLIENT_MAX_ATTEMPTS,
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+) -> Config:
     return Config(
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         retries={"total_max_attempts": max_attempts, "mode": "standard"},
+    )
+
+
+def intake_client_config() -> Config:
+    return aws_client_config(
+        INTAKE_MAX_ATTEMPTS,
+        connect_timeout=INTAKE_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=INTAKE_READ_TIMEOUT_SECONDS,
     )
 
 

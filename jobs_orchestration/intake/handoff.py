@@ -68,6 +68,10 @@ class IntakeLimits:
     """Wall time spent receiving per tick at most. The sensor daemon starts ticks on a 5 s loop, so a
     tick still busy at the 10 s mark waits for the 15 s one: six seconds of receiving leave time to
     acknowledge and for Dagster to create the runs within 10 s, far inside the 60 s sensor budget."""
+    tick_seconds: float = 30.0
+    """Wall time of a whole tick's queue work at most, calls that SQS never answers included (each is
+    cut by the intake client's read timeout, see `jobs_orchestration.connectivity`): well inside the
+    60 s Dagster gives a sensor tick, with room to create the runs."""
     wait_time_seconds: int = 1
     """Long-poll wait of a receive that finds the queue empty: the tick ends after one such wait, not
     at the first empty answer, so a producer that is still sending keeps the tick busy."""
@@ -82,7 +86,7 @@ class IntakeLimits:
     (about 27 bytes each: the cursor is stored on every tick)."""
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "max_messages", "max_seconds"):
+        for name in ("batch_size", "max_messages", "max_seconds", "tick_seconds", "run_body_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
 
@@ -128,6 +132,8 @@ class TickResult(Generic[RequestT]):
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     """Wall time of the tick's queue work (acknowledge, receive, dead-letter, counts)."""
+    unreachable: bool = False
+    """SQS stopped answering during the tick: the calls after that were not made."""
 
 
 @dataclass
@@ -190,14 +196,16 @@ class QueueIntake:
         now: Callable[[], float] = time.time,
     ) -> TickResult[RequestT]:
         started = time.monotonic()
+        deadline = started + self.limits.tick_seconds
         state = _Cursor.load(cursor)
         result: TickResult[RequestT] = TickResult(requests=[], cursor="")
-        result.acknowledged, unreachable = self._acknowledge(state, run_exists, now(), result)
-        if unreachable:
+        result.acknowledged, result.unreachable = self._acknowledge(state, run_exists, now(), result)
+        if result.unreachable:
             result.cursor = state.dump()
+            result.seconds = time.monotonic() - started
             return result
 
-        received, rejected = self._receive(result)
+        received, rejected = self._receive(result, deadline)
         fresh = self._deduplicate(state, received, run_exists, result)
         for batch in self.batches(fresh):
             try:
@@ -216,8 +224,12 @@ class QueueIntake:
                 "members": batch.member_keys,
                 "since": now(),
             }
-        self._dead_letter(rejected, result)
-        result.queue_counts = self.queue_counts(result)
+        # What was received is handed off whatever happens next; a message rejected while SQS went
+        # silent comes back after its visibility timeout and is dead-lettered then.
+        if not result.unreachable:
+            self._dead_letter(rejected, result)
+        if not result.unreachable and time.monotonic() < deadline:
+            result.queue_counts = self.queue_counts(result)
         result.cursor = state.dump()
         result.seconds = time.monotonic() - started
         return result
@@ -254,10 +266,10 @@ class QueueIntake:
 
     # -- receive, parse, deduplicate ---------------------------------------------------------------
 
-    def _receive(self, result: TickResult) -> tuple[list[ReceivedJob], list[DeadLetter]]:
+    def _receive(self, result: TickResult, tick_deadline: float) -> tuple[list[ReceivedJob], list[DeadLetter]]:
         received: list[ReceivedJob] = []
         rejected: list[DeadLetter] = []
-        deadline = time.monotonic() + self.limits.max_seconds
+        deadline = min(time.monotonic() + self.limits.max_seconds, tick_deadline)
         while result.received < self.limits.max_messages and time.monotonic() < deadline:
             wanted = min(SQS_MAX_BATCH, self.limits.max_messages - result.received)
             try:
@@ -269,6 +281,7 @@ class QueueIntake:
                 ).get("Messages", [])
             except Exception as error:
                 result.errors.append(f"receive failed: {error}")
+                result.unreachable = is_unreachable(error)
                 break
             if not messages:
                 break
@@ -352,6 +365,7 @@ class QueueIntake:
         from the main queue only the ones the dead-letter queue accepted."""
         outcome = send_dead_letters(self.client, self.dead_letter_queue_url, rejected)
         result.errors.extend(outcome.errors)
+        result.unreachable = outcome.unreachable
         result.errors.extend(
             self._delete([letter.receipt_handle for letter in outcome.sent if letter.receipt_handle]).failures
         )

@@ -11,18 +11,19 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from dagster_aws.s3 import S3Resource
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field
 
-from jobs_orchestration.connectivity import CLIENT_MAX_ATTEMPTS, aws_client_config
+from jobs_orchestration.connectivity import CLIENT_MAX_ATTEMPTS, aws_client_config, intake_client_config
 
 _MAX_ATTEMPTS_DESCRIPTION = (
     "Attempts of one AWS call, the first included; longer outages are retried by the ops' retry policies"
 )
 
 
-def boto3_client(resource: ResourceWithBoto3Configuration, service: str) -> Any:
+def boto3_client(resource: ResourceWithBoto3Configuration, service: str, config: Config | None = None) -> Any:
     """A boto3 client configured by the resource's fields; unset fields fall back to boto3's own
     environment lookup (AWS_REGION, AWS_ENDPOINT_URL, credentials chain)."""
     session = boto3.session.Session(profile_name=resource.profile_name)
@@ -35,7 +36,7 @@ def boto3_client(resource: ResourceWithBoto3Configuration, service: str) -> Any:
         aws_access_key_id=resource.aws_access_key_id,
         aws_secret_access_key=resource.aws_secret_access_key,
         aws_session_token=resource.aws_session_token,
-        config=aws_client_config(resource.max_attempts),
+        config=config or aws_client_config(resource.max_attempts),
     )
 
 
@@ -59,6 +60,10 @@ class SQSResource(ResourceWithBoto3Configuration):
 
     def get_client(self) -> Any:
         return boto3_client(self, "sqs")
+
+    def get_intake_client(self) -> Any:
+        """A client for the intake's ticks: short timeouts, so a silent SQS cannot hold a tick long."""
+        return boto3_client(self, "sqs", intake_client_config())
 
 
 class SNSResource(ResourceWithBoto3Configuration):

@@ -10,7 +10,6 @@ import dagster as dg
 import sqlalchemy as sa
 import pytest
 from click.testing import CliRunner
-from dagster_aws.s3 import S3Resource
 
 from jobs_orchestration.cli import main
 from jobs_orchestration.db.platform import DatasetChangelogEvent
@@ -18,6 +17,7 @@ from jobs_orchestration.definitions import defs
 from jobs_orchestration.defs.intake.definitions import sqs_jobs_sensor
 from jobs_orchestration.defs.intake.failed_runs import failed_run_messages_sensor
 from jobs_orchestration.devstack.aws import DATASET_BUCKET
+from jobs_orchestration.resources import BoundedS3Resource
 from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.changelog import DATASET_ID, ORGANIZATION_ID, USER_NODE_ID, seed_platform
 from jobs_orchestration_tests.support.platform_data import PlatformData, keys_in, package_state
@@ -131,7 +131,9 @@ def test_a_run_that_fails_for_good_gives_its_messages_back_and_redrive_replays_t
     (request,) = first.run_requests
 
     # S3 refuses every connection: each attempt fails on a transient error until the retries are spent.
-    dead_s3 = S3Resource(endpoint_url=f"http://127.0.0.1:{_closed_port()}", region_name=local_aws.region)
+    dead_s3 = BoundedS3Resource(
+        endpoint_url=f"http://127.0.0.1:{_closed_port()}", region_name=local_aws.region, max_attempts=1
+    )
     failed = _run(instance, request, s3=dead_s3)
     assert not failed.success
     _tick(instance, local_aws, first.cursor)  # acknowledges: the messages left the queue with their run

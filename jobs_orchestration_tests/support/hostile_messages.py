@@ -158,7 +158,8 @@ def _hostile() -> list[HostileMessage]:
         ("null", None, "valid integer"),
         ("list", [42], "valid integer"),
         ("object", {"id": 42}, "valid integer"),
-        ("wider than bigint", 2**64, "less than or equal to"),
+        ("wider than the column", 2**31, "packages.id holds at most 2147483647"),
+        ("wider than bigint", 2**64, "packages.id holds at most 2147483647"),
         ("SQL injection", "42 OR 1=1", "valid integer"),
         ("SQL injection with drop", "42; DROP TABLE packages; --", "valid integer"),
         ("path traversal", "../../../etc/passwd", "valid integer"),
@@ -168,6 +169,7 @@ def _hostile() -> list[HostileMessage]:
         add(
             f"packageId {label}",
             _json("DeletePackageJob", _package(packageId=value)),
+            expected if "holds at most" in expected else
             f"packageId: Input should be {expected}" if expected != "valid integer" else "packageId",
         )
     for label, value in [("negative", -7), ("string", "7"), ("boolean", True), ("float", 7.5)]:
@@ -336,11 +338,16 @@ def _hostile() -> list[HostileMessage]:
     # -- huge bodies, near the 256 KiB limit of SQS --------------------------------------------------
     padding = "9" * (SQS_MAX_BODY_BYTES - 2048)
     add("huge id string", _json("DeletePackageJob", _package(packageId=padding)), "packageId")
-    huge_events = [{"eventType": "NOPE", "eventDetail": {"n": i}} for i in range(8000)]
+    huge_events = [{"eventType": "NOPE", "eventDetail": {"n": i}} for i in range(4000)]
     add(
         "huge list of bad events",
         _json("DatasetChangelogEventJob", _changelog(events=huge_events)),
         "events[0]",
+    )
+    add(
+        "body larger than SQS takes",
+        _json("DatasetChangelogEventJob", _changelog(events=[{"eventType": "NOPE", "eventDetail": {"n": 1}}] * 8000)),
+        "an SQS message holds at most 262144",
     )
     deep = "[" * 5000 + "]" * 5000
     add("deeply nested arrays", f'{{"DeletePackageJob": {deep}}}', "nested deeper than")

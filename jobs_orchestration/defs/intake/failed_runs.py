@@ -94,7 +94,7 @@ def failed_run_messages_sensor(context: dg.SensorEvaluationContext, sqs: SQSReso
             del cursor.pending[run_id]
             continue
         letters = _letters(context.instance, run)
-        outcome = send_dead_letters(sqs.get_client(), sqs.dead_letter_queue_url, letters)
+        outcome = send_dead_letters(sqs.get_intake_client(), sqs.dead_letter_queue_url, letters)
         observations.extend(dead_letter_observation(letter) for letter in outcome.sent)
         sent += len(outcome.sent)
         if not outcome.all_sent:
