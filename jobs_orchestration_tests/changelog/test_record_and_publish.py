@@ -247,6 +247,22 @@ def test_in_a_batch_each_message_is_judged_on_its_own(seeded_db, sns_client, loc
     assert audit == [("job-good", "recorded"), ("job-bad", "refused")]
 
 
+def test_a_message_whose_rows_the_database_refuses_is_refused_alone(seeded_db):
+    # The intake refuses such a trace id at the door; this is the last line behind it.
+    too_long = message(job_id="job-too-long", trace_id="t" * 300)
+    result = record(seeded_db, message(job_id="job-before"), too_long, message(job_id="job-after"))
+
+    assert [outcome.refused for outcome in result.outcomes] == [False, True, False]
+    assert result.outcomes[1].refused_reason.startswith("the database refused its rows: StringDataRightTruncation")
+    assert [row.job_id for row in stored(seeded_db)] == ["job-before", "job-after"]
+    with seeded_db.begin() as connection:
+        audit = connection.execute(
+            sa.select(JobAuditLog.job_id, JobAuditLog.outcome).order_by(JobAuditLog.id)
+        ).all()
+    assert audit == [("job-before", "recorded"), ("job-after", "recorded")]
+    assert "its audit row was refused too" in result.outcomes[1].refused_reason
+
+
 def test_rows_another_publisher_holds_are_skipped_not_published_twice(
     seeded_db, sns_client, local_aws, subscriber
 ):
