@@ -31,7 +31,6 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from jobs_orchestration.connectivity import ServiceUnreachable, is_unreachable
-from jobs_orchestration.failures import is_transient
 from jobs_orchestration.db.platform import DatasetChangelogEvent
 
 BATCH_ENTRIES = 10
@@ -230,10 +229,11 @@ def publish_rows(
                     reason = f"SNS unreachable: {_describe_error(error)}"
                     unpublished = {event_id: reason for event_id in entries if event_id not in published}
                     raise SnsUnreachable(reason, unpublished) from error
+                # The client already made its own attempts at this call (botocore retries the same
+                # transient errors): retrying it here too would multiply them. The op's retry policy
+                # takes it from here, and only if the error is transient.
                 for entry in batch:
                     errors[entry["Id"]] = _describe_error(error)
-                    if is_transient(error):
-                        retry.append(entry["Id"])
                 continue
             for success in response.get("Successful", []):
                 errors.pop(success["Id"], None)
