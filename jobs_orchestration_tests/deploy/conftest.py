@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -105,15 +106,16 @@ def deployment(
         client = DagsterGrpcClient(port=port, host="127.0.0.1")
         wait_until(
             "the code server answers its health check",
-            lambda: _serving(client),
+            lambda: _serving(client, port),
             code_server,
             root / "code-server.log",
         )
         yield Deployment(environment, home, workspace, port, root, aws, ecs)
 
 
-def _serving(client: DagsterGrpcClient) -> bool:
-    try:
-        return client.health_check_query() == "SERVING"
-    except Exception:
-        return False
+def _serving(client: DagsterGrpcClient, port: int) -> bool:
+    # The health check prints every refused connection: ask it only once the port listens.
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) != 0:
+            return False
+    return client.health_check_query() == "SERVING"
