@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 import yaml
 from dagster._config import process_config
@@ -20,6 +21,7 @@ from dagster._core.workspace.config_schema import process_workspace_config
 from dagster._serdes.config_class import class_from_code_pointer
 
 from jobs_orchestration.devstack.stack import REPOSITORY_ROOT
+from jobs_orchestration.snapshots import cleanup as snapshot_cleanup
 
 DEPLOY_DIRECTORY = REPOSITORY_ROOT / "deploy"
 LOCAL_INSTANCE = REPOSITORY_ROOT / "dagster.yaml"
@@ -142,3 +144,22 @@ def test_definitions_validate_from_the_repository_root_without_dagster_home():
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "All code locations passed validation" in completed.stdout + completed.stderr
+
+
+@dg.op
+def warn_through_the_cleanup_logger() -> None:
+    snapshot_cleanup.log.warning("snapshot file not deleted in a test run")
+
+
+@dg.job
+def module_logging_job() -> None:
+    warn_through_the_cleanup_logger()
+
+
+@pytest.mark.parametrize("path", [LOCAL_INSTANCE, DEPLOYMENT_INSTANCE], ids=["local", "deployment"])
+def test_the_project_module_loggers_reach_the_run_event_log(path):
+    python_logs = yaml.safe_load(path.read_text())["python_logs"]
+    with dg.instance_for_test(overrides={"python_logs": python_logs}) as instance:
+        result = module_logging_job.execute_in_process(instance=instance)
+        messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert "snapshot file not deleted in a test run" in messages
