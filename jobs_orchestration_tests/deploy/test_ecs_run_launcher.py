@@ -190,7 +190,10 @@ def test_a_job_message_becomes_an_ecs_task_whose_stop_fails_and_retries_the_run(
     assert retry.status == dg.DagsterRunStatus.QUEUED
     dequeue(daemon_context)
     assert len(calls.run_task) == 2
-    retry_command = calls.run_task[1]["overrides"]["containerOverrides"][0]["command"]
+    retry_overrides = calls.run_task[1]["overrides"]
+    retry_command = retry_overrides["containerOverrides"][0]["command"]
+    # The retry keeps its parent's tags, and so the size of its task.
+    assert (retry_overrides["cpu"], retry_overrides["memory"]) == ("1024", "4096")
     assert deserialize_value(retry_command[3], ExecuteRunArgs).run_id == retry.run_id
     retry = instance.get_run_by_id(retry.run_id)
     assert retry.status == dg.DagsterRunStatus.STARTING
