@@ -332,6 +332,17 @@ class RunningSystem:
                 processes.extend(process.children(recursive=True))
         return processes
 
+    def run_with_step_started(
+        self, instance: dg.DagsterInstance, job_name: str, producer_job_id: str
+    ) -> str | None:
+        """The id of the `job_name` run carrying the message whose step has started, if there is one."""
+        for run in self.runs(job_name):
+            if producer_job_id in run.producer_job_ids and instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.STEP_START
+            ).records:
+                return run.run_id
+        return None
+
     def kill_run_worker(self, instance: dg.DagsterInstance, run_id: str) -> bool:
         """Freeze the run's worker tree, then SIGKILL all of it; False when nothing was left to kill."""
         processes = self.worker_processes(instance, run_id)
