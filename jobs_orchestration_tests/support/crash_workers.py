@@ -79,6 +79,11 @@ def _die_before_purge_commit(engine: Engine) -> None:
         if connection.info.get("purge_uncommitted"):
             _die()
 
+    @sa.event.listens_for(engine, "rollback")
+    def forget_purge(connection) -> None:
+        # The note lives on the pooled connection: a purge rolled back must not kill a later commit.
+        connection.info.pop("purge_uncommitted", None)
+
 
 def dataset_deletion(
     database_url: str, endpoint_url: str, dataset_id: int, organization_id: int, kill_in_window: bool = False
