@@ -1,7 +1,7 @@
 """Crashes: the worker doing the work is killed with SIGKILL and started again, and afterwards every
 message's work is complete, none is lost or done twice, nothing that had to stay is gone and nothing
 is left half-deleted. Each scenario kills once at a set point inside its most dangerous window, then
-at random moments (`JOBS_CRASH_COUNT`, 3 here; the long run,
+at random moments (`JOBS_CRASH_COUNT`, 2 here; the long run,
 `python -m jobs_orchestration_tests.reliability.long_run`, does 20 and crashes the real daemon and run
 workers as well), and prints each kill with the state it left. A real run worker killed in its step
 is in test_end_to_end.py, which starts the whole system once for both of its tests."""
@@ -22,7 +22,7 @@ from jobs_orchestration_tests.support.crash_scenarios import (
     snapshot_cleanup_crashes,
 )
 
-CRASHES = int(os.environ.get("JOBS_CRASH_COUNT", "3"))
+CRASHES = int(os.environ.get("JOBS_CRASH_COUNT", "2"))
 
 
 @pytest.fixture
