@@ -1,10 +1,12 @@
 """The long crash run: `python -m jobs_orchestration_tests.reliability.long_run --crashes 20`.
 
-First the crash scenarios of the test suite, each with `--crashes` kills (the deletion, the snapshot
-cleanup and the intake in child processes killed with SIGKILL); then the whole system (moto,
-PostgreSQL, code server, webserver, daemon) with `--system-crashes` kills of each kind: the daemon
-during a sensor tick, a run worker in the middle of a dataset deletion, the snapshot cleanup's run
-worker between marking and purging. Prints the table; exits 1 if any message was lost or done twice,
+First the crash scenarios of the test suite, each with a kill at its set point and `--crashes` kills
+at random moments (the deletion, the snapshot cleanup and the intake in child processes killed with
+SIGKILL); then the whole system (moto, PostgreSQL, code server, webserver, daemon) with
+`--system-crashes` kills of each kind: the daemon during a sensor tick, a run worker in the middle of
+a dataset deletion, the snapshot cleanup's run worker between marking and purging. Prints each kill
+with the state it left, and the table: kills by that state (nothing started, mid-work, in the
+scenario's dangerous window, after the last write); exits 1 if any message was lost or done twice,
 anything that had to stay was deleted, or anything was left half-deleted.
 
 Needs PostgreSQL on 127.0.0.1:5432 (as the tests do); creates and drops its own databases.

@@ -1,4 +1,5 @@
-"""Faults injected into real boto3 clients by wrapping one of their methods (never a fake client)."""
+"""Faults injected into real boto3 clients, and their calls watched, by wrapping one of their methods or
+hooking their events (never a fake client)."""
 
 from __future__ import annotations
 
@@ -12,20 +13,32 @@ DeleteCall = tuple[str, list[str]]
 """(bucket, keys) of one DeleteObjects call."""
 
 
+def wrap_clients(
+    monkeypatch: pytest.MonkeyPatch, resource_class: type, install: Callable[[Any], None]
+) -> None:
+    """Every client `resource_class` (an AWS resource with `get_client`, and `get_intake_client` for
+    the sensors' SQS client) hands out from now on gets `install(client)` applied to it."""
+    for name in ("get_client", "get_intake_client"):
+        if hasattr(resource_class, name):
+            monkeypatch.setattr(resource_class, name, _installing(getattr(resource_class, name), install))
+
+
+def _installing(original: Callable[[Any], Any], install: Callable[[Any], None]) -> Callable[[Any], Any]:
+    def get_client(self: Any) -> Any:
+        client = original(self)
+        install(client)
+        return client
+
+    return get_client
+
+
 def wrap_s3_clients(
     monkeypatch: pytest.MonkeyPatch,
     install: Callable[[Any], None],
     resource_class: type[S3Resource] = S3Resource,
 ) -> None:
-    """Every client `resource_class` hands out from now on gets `install(client)` applied to it."""
-    original = resource_class.get_client
-
-    def get_client(self: S3Resource) -> Any:
-        client = original(self)
-        install(client)
-        return client
-
-    monkeypatch.setattr(resource_class, "get_client", get_client)
+    """Every S3 client `resource_class` hands out from now on gets `install(client)` applied to it."""
+    wrap_clients(monkeypatch, resource_class, install)
 
 
 def record_delete_calls(

@@ -122,6 +122,8 @@ class RunningSystem:
     root: Path
     extra_environment: dict[str, str] = field(default_factory=dict)
     log: Callable[[str], None] = lambda line: None
+    expected_failures: set[str] = field(default_factory=set)
+    """Ids of runs a test crashed on purpose: their failure fails no wait."""
 
     stack: CrashableStack = field(init=False)
     database_url: str = field(init=False)
@@ -292,7 +294,7 @@ class RunningSystem:
         empty. A failed run fails the wait at once unless failures are expected (crashed runs are
         retried). Runs started by other sensors (storage refreshes after deletions) may still go on."""
         runs = self.runs()
-        failed = [run for run in runs if run.status == "FAILURE"]
+        failed = [run for run in runs if run.status == "FAILURE" and run.run_id not in self.expected_failures]
         if failed and not failures_expected:
             raise AssertionError(f"failed runs: {failed}\n{self.run_failure(failed[0].run_id)}")
         if any(run.status in IN_PROGRESS and run.producer_job_ids & producer_job_ids for run in runs):
@@ -331,6 +333,17 @@ class RunningSystem:
                 processes.append(process)
                 processes.extend(process.children(recursive=True))
         return processes
+
+    def run_with_step_started(
+        self, instance: dg.DagsterInstance, job_name: str, producer_job_id: str
+    ) -> str | None:
+        """The id of the `job_name` run carrying the message whose step has started, if there is one."""
+        for run in self.runs(job_name):
+            if producer_job_id in run.producer_job_ids and instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.STEP_START
+            ).records:
+                return run.run_id
+        return None
 
     def kill_run_worker(self, instance: dg.DagsterInstance, run_id: str) -> bool:
         """Freeze the run's worker tree, then SIGKILL all of it; False when nothing was left to kill."""

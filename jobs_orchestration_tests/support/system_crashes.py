@@ -6,19 +6,26 @@ dagster.yaml; the daemon is started again. Each returns a CrashTally row."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import dagster as dg
 import sqlalchemy as sa
 
-from jobs_orchestration.db.platform import Dataset, Package
 from jobs_orchestration.devstack.aws import DATASET_BUCKET
 from jobs_orchestration.snapshots.retention import snapshot_files
 from jobs_orchestration.snapshots.store import LocalFolderStore
-from jobs_orchestration_tests.support.crash_scenarios import CrashTally, progress
+from jobs_orchestration_tests.support.crash_scenarios import (
+    CrashTally,
+    DatasetDeletionWatch,
+    IntakeState,
+    Kill,
+    observe_cleanup,
+    progress,
+    snapshot_rows,
+)
 from jobs_orchestration_tests.support.platform_data import PlatformData, keys_in
 from jobs_orchestration_tests.support.running_system import RunningSystem, RunSummary
 from jobs_orchestration_tests.support.snapshots import add_attachment_row, add_order, add_snapshots
@@ -51,7 +58,7 @@ def _completed(system: RunningSystem, job_ids: set[str]) -> tuple[int, int, list
 def daemon_crashes(system: RunningSystem, *, crashes: int, rng: random.Random) -> CrashTally:
     """Per round: the workload's messages go on the queue; at a random moment after a tick has begun
     receiving them, the daemon is killed (SIGKILL, its whole process group) and started again."""
-    tally = CrashTally("daemon killed during a sensor tick (full system)")
+    tally = CrashTally("daemon during a sensor tick (full system)")
     s3 = system.aws.client("s3")
     for round_number in range(crashes):
         workload = build_workload(system.engine, s3, tag=f"daemon-{round_number}-{uuid.uuid4().hex[:6]}")
@@ -62,22 +69,25 @@ def daemon_crashes(system: RunningSystem, *, crashes: int, rng: random.Random) -
         # A tick has begun taking the messages once some are in flight; it goes on to create their runs
         # and store its cursor, and the kill lands somewhere in there (or, rarely, just after).
         system.wait_for("a tick received the messages", lambda: system.queue_counts()[1] > 0, 120, 0.1)
-        time.sleep(rng.uniform(0.0, 1.0))
-        tally.crashes += 1
+        delay = rng.uniform(0.0, 1.0)
+        time.sleep(delay)
         system.stack.kill("daemon")
+        state = _intake_state(system, workload.job_ids)
+        moment = f"{delay:.2f} s after a tick received"
+        tally.record(Kill(round_number, moment, state.landed, state.in_window, str(state)))
         system.stack.start_again("daemon")
 
         try:
             system.wait_until_done(workload.job_ids, COMPLETION_TIMEOUT_SECONDS, failures_expected=True)
         except AssertionError as error:  # counted below as lost or half-deleted, and reported
-            tally.problems.append(f"round {round_number}: {str(error)[:1000]}")
+            tally.problems.append(f"round {round_number + 1}: {str(error)[:1000]}")
         completed, lost, runs = _completed(system, workload.job_ids)
         tally.completed += completed
         tally.lost += lost
         tally.duplicated += duplicated_runs(runs, workload.job_ids)
         problems = effects_missing(system.engine, s3, workload)
         tally.wrongly_deleted += sum("should stay" in problem or "kept" in problem for problem in problems)
-        tally.problems += [f"round {round_number}: {problem}" for problem in problems]
+        tally.problems += [f"round {round_number + 1}: {problem}" for problem in problems]
         progress(tally, round_number)
     return tally
 
@@ -86,7 +96,7 @@ def run_worker_crashes(system: RunningSystem, *, crashes: int, rng: random.Rando
     """Per round: a dataset of 20 packages of 100 files is deleted through a message; once its step has
     started, the run worker and its step process are killed at a random moment within the second the
     deletion takes; the run retry must finish the deletion and leave the dataset beside it untouched."""
-    tally = CrashTally("run worker killed mid dataset deletion (full system)")
+    tally = CrashTally("run worker in a dataset deletion (full system)")
     s3 = system.aws.client("s3")
     for round_number in range(crashes):
         data = PlatformData(system.engine, s3)
@@ -101,7 +111,7 @@ def run_worker_crashes(system: RunningSystem, *, crashes: int, rng: random.Rando
             package = data.package(doomed, organization)
             for index in range(100):
                 data.file(package, DATASET_BUCKET, f"{tag}/doomed/{package_index}/{index}.bin")
-        doomed_objects = set(data.objects) - kept_objects
+        watch = DatasetDeletionWatch(system.engine, s3, doomed, set(data.objects) - kept_objects)
         job_id = str(uuid.uuid4())
         system.enqueue(
             "delete-dataset",
@@ -117,54 +127,42 @@ def run_worker_crashes(system: RunningSystem, *, crashes: int, rng: random.Rando
         tally.sent += 1
 
         with system.instance() as instance:
-
-            def step_started() -> str | None:
-                for run in system.runs("delete_dataset_job"):
-                    if job_id in run.producer_job_ids and instance.get_records_for_run(
-                        run.run_id, of_type=dg.DagsterEventType.STEP_START
-                    ).records:
-                        return run.run_id
-                return None
-
+            step_started = functools.partial(
+                system.run_with_step_started, instance, "delete_dataset_job", job_id
+            )
             run_id = system.wait_for("the deletion step started", step_started, 300, interval=0.2)
-            time.sleep(rng.uniform(0.0, 1.0))
-            if system.kill_run_worker(instance, run_id) and _exists(system, doomed):
-                tally.crashes += 1
+            delay = rng.uniform(0.0, 1.0)
+            time.sleep(delay)
+            if system.kill_run_worker(instance, run_id):
+                state = watch.observe()
+                moment = f"{delay:.2f} s after its step started"
+                tally.record(Kill(round_number, moment, state.landed, state.in_window, str(state)))
+            else:
+                tally.missed += 1
 
         try:
             system.wait_until_done({job_id}, COMPLETION_TIMEOUT_SECONDS, failures_expected=True)
         except AssertionError as error:  # counted below as lost or half-deleted, and reported
-            tally.problems.append(f"round {round_number}: {str(error)[:1000]}")
+            tally.problems.append(f"round {round_number + 1}: {str(error)[:1000]}")
         completed, lost, runs = _completed(system, {job_id})
         tally.completed += completed
         tally.lost += lost
         tally.duplicated += duplicated_runs(runs, {job_id})
         stored = {(DATASET_BUCKET, key) for key in keys_in(s3, DATASET_BUCKET)}
         tally.wrongly_deleted += len(kept_objects - stored)
-        with system.engine.connect() as connection:
-            packages_left = connection.execute(
-                sa.select(sa.func.count()).where(Package.dataset_id == doomed)
-            ).scalar_one()
-        if _exists(system, doomed) or packages_left or doomed_objects & stored:
+        state = watch.observe()
+        if not state.finished:
             tally.half_deleted += 1
-            tally.problems.append(
-                f"round {round_number}: dataset {doomed}: {packages_left} packages, "
-                f"{len(doomed_objects & stored)} objects left"
-            )
+            tally.problems.append(f"round {round_number + 1}: dataset {doomed}: {state}")
         progress(tally, round_number)
     return tally
-
-
-def _exists(system: RunningSystem, dataset_id: int) -> bool:
-    with system.engine.connect() as connection:
-        return connection.execute(sa.select(Dataset.id).where(Dataset.id == dataset_id)).first() is not None
 
 
 def snapshot_cleanup_crashes(system: RunningSystem, *, crashes: int, rng: random.Random) -> CrashTally:
     """Per round: 1,500 expired snapshots to purge beside attached and recent ones to keep; the
     cleanup run (batches of 10) is launched through the webserver and its worker killed at a random
     moment once marking has begun; the run retry finishes the purge."""
-    tally = CrashTally("snapshot cleanup killed between mark and purge (full system)")
+    tally = CrashTally("snapshot cleanup run worker (full system)")
     store = LocalFolderStore(system.stack.workdir / "snapshots")
     now = dt.datetime.now(dt.UTC)
     for round_number in range(crashes):
@@ -193,12 +191,16 @@ def snapshot_cleanup_crashes(system: RunningSystem, *, crashes: int, rng: random
                 )
 
         system.wait_for("the cleanup began marking", marking_begun, 300, interval=0.2)
-        time.sleep(rng.uniform(0.0, 1.0))
+        delay = rng.uniform(0.0, 1.0)
+        time.sleep(delay)
         with system.instance() as instance:
             killed = system.kill_run_worker(instance, run_id)
-        left_at_kill = _unpurged(system, expired)
-        if killed and left_at_kill:
-            tally.crashes += 1
+        if killed:
+            kill_state = observe_cleanup(system.engine, store, expired)
+            moment = f"{delay:.2f} s after marking began"
+            tally.record(Kill(round_number, moment, kill_state.landed, kill_state.in_window, str(kill_state)))
+        else:
+            tally.missed += 1
 
         def retried_and_done() -> bool:
             runs = [run for run in system.runs("snapshot_cleanup_job")]
@@ -212,22 +214,20 @@ def snapshot_cleanup_crashes(system: RunningSystem, *, crashes: int, rng: random
             tally.completed += 1
         except AssertionError as error:
             tally.lost += 1
-            tally.problems.append(f"round {round_number}: {str(error)[:1000]}")
-        with system.engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(snapshot_files.c.file_id, snapshot_files.c.storage_key, snapshot_files.c.purged_at).where(
-                    snapshot_files.c.file_id.in_(expired + kept + recent)
-                )
-            ).all()
-        state = {row.file_id: (row.purged_at is not None, store.exists(row.storage_key)) for row in rows}
+            tally.problems.append(f"round {round_number + 1}: {str(error)[:1000]}")
+        state = snapshot_rows(system.engine, store, expired + kept + recent)
         tally.wrongly_deleted += sum(state[f][0] or not state[f][1] for f in kept + recent)
         tally.half_deleted += sum(not state[f][0] or state[f][1] for f in expired)
         progress(tally, round_number)
     return tally
 
 
-def _unpurged(system: RunningSystem, file_ids: list[str]) -> int:
-    with system.engine.connect() as connection:
-        return connection.execute(
-            sa.select(sa.func.count()).where(snapshot_files.c.file_id.in_(file_ids), snapshot_files.c.purged_at.is_(None))
-        ).scalar_one()
+def _intake_state(system: RunningSystem, job_ids: set[str]) -> IntakeState:
+    with_run = {job_id for run in system.runs() for job_id in run.producer_job_ids}
+    on_queue = sum(system.queue_counts())
+    return IntakeState(
+        sent=len(job_ids),
+        with_run=len(job_ids & with_run),
+        on_queue=on_queue,
+        wrote=bool(job_ids & with_run) or on_queue < len(job_ids),
+    )
