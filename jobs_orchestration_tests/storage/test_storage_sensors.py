@@ -112,7 +112,7 @@ def test_a_dataset_deletion_run_requests_a_refresh_of_its_organization(instance)
     (request,) = _after_run(instance, deletion_jobs.delete_dataset_job, config)
 
     assert request.partition_key == "12"
-    assert request.run_config["ops"]["organization_storage"]["config"] == {"dry_run": False}
+    assert request.run_config["ops"]["organization_storage"]["config"] == {"dry_run": False, "sources": []}
 
 
 @pytest.mark.parametrize(
