@@ -21,7 +21,18 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPOSITORY / "Dockerfile"
 HEALTHCHECK_SCRIPT = REPOSITORY / "deploy" / "healthcheck.sh"
 PINNED_BASE = re.compile(r"^python:3\.11\.\d+-slim-bookworm$")
-BUILD_TOOLS = ("gcc", "g++", "cc", "make", "cmake", "build-essential", "clang", "git", "python3-dev", "libpq-dev")
+BUILD_TOOLS = (
+    "gcc",
+    "g++",
+    "cc",
+    "make",
+    "cmake",
+    "build-essential",
+    "clang",
+    "git",
+    "python3-dev",
+    "libpq-dev",
+)
 INSTANCE_FILES = {"deploy/dagster.yaml"}
 """Copied into the image but written on the instance side of the deployment (its own branch of work);
 the build context rules still have to let them through."""
@@ -100,10 +111,20 @@ def image_problems(text: str) -> list[str]:
     users = final.all("USER")
     if not users or users[-1].arguments.split(":")[0] in ("root", "0"):
         problems.append("the final stage runs as root")
-    elif final.all("RUN") and final.instructions.index(users[-1]) < final.instructions.index(final.all("RUN")[-1]):
+    elif final.all("RUN") and final.instructions.index(users[-1]) < final.instructions.index(
+        final.all("RUN")[-1]
+    ):
         problems.append("USER comes before the last RUN")
     for instruction in final.all("RUN"):
-        for installer in ("apt-get install", "apt install", "apk add", "pip install", "pip wheel", "curl ", "wget "):
+        for installer in (
+            "apt-get install",
+            "apt install",
+            "apk add",
+            "pip install",
+            "pip wheel",
+            "curl ",
+            "wget ",
+        ):
             if installer in instruction.arguments:
                 problems.append(f"the final stage runs {installer.strip()!r}")
         tools = set(re.findall(r"[\w+.-]+", instruction.arguments)) & set(BUILD_TOOLS)
@@ -161,9 +182,9 @@ def test_the_rules_catch_a_careless_dockerfile():
 
 
 def test_the_lock_pins_the_runtime_dependencies_installed_here():
-    assert lock_requirements.LOCK_PATH.read_text() == lock_requirements.render(lock_requirements.runtime_closure()), (
-        "deploy/requirements.lock is out of date: run .venv/bin/python deploy/lock_requirements.py"
-    )
+    assert lock_requirements.LOCK_PATH.read_text() == lock_requirements.render(
+        lock_requirements.runtime_closure()
+    ), "deploy/requirements.lock is out of date: run .venv/bin/python deploy/lock_requirements.py"
 
 
 def test_the_health_check_script_checks_each_role():
