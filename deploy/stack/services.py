@@ -117,6 +117,9 @@ def build_services(
         contract.DAGSTER_PG_HOST: database.db_instance_endpoint_address,
         contract.DAGSTER_PG_PORT: database.db_instance_endpoint_port,
         contract.DAGSTER_PG_DB: contract.DAGSTER_DATABASE_NAME,
+        # libpq refuses a database connection without TLS (RDS offers it). A database URL that must
+        # differ says so itself (?sslmode=...), which takes precedence.
+        "PGSSLMODE": "require",
         contract.DAGSTER_COMPUTE_LOG_BUCKET: storage.compute_log_bucket.bucket_name,
         contract.DAGSTER_COMPUTE_LOG_PREFIX: contract.COMPUTE_LOG_PREFIX,
         # The family, not the ARN: the run task definition cannot name itself, and the launcher takes

@@ -125,6 +125,19 @@ class CallRecorder:
         client.meta.events.register(f"before-parameter-build.{service}", record)
         return client
 
+    def attach_session(self, session: Any, principal: str) -> None:
+        """Record the calls of every client `session` (a boto3 Session) creates from now on, for code
+        that makes its own clients."""
+        region = session.region_name
+
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+            with self._lock:
+                self.calls.append(
+                    Call(model.service_model.service_name, model.name, dict(params), region, principal)
+                )
+
+        session.events.register("before-parameter-build", record)
+
     def by(self, principal: str) -> list[Call]:
         return [call for call in self.calls if call.principal == principal]
 

@@ -15,7 +15,7 @@ import pytest
 from deploy.stack import contract
 from jobs_orchestration.db import migrate
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[3]
 
 
 def health_check_commands() -> list[list[str]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from deploy.stack.iam import WILDCARD_RESOURCE_EXCEPTIONS
-from jobs_orchestration_tests.deploy.conftest import one_resource, resources_of_type
+from jobs_orchestration_tests.support.cdk_template import one_resource, resources_of_type
 from jobs_orchestration_tests.support.iam_policies import (
     all_policy_documents,
     as_list,
@@ -15,7 +15,7 @@ from jobs_orchestration_tests.support.iam_policies import (
     task_policies,
 )
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[3]
 
 TASK_ACTIONS = {
     "code": {

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match
 
 from deploy.stack import contract
 from jobs_orchestration import settings
-from jobs_orchestration_tests.deploy.conftest import one_resource, resources_of_type
+from jobs_orchestration_tests.support.cdk_template import one_resource, resources_of_type
 
 TASK_DEFINITIONS = {
     contract.WEBSERVER_CONTAINER: "WebserverTaskDefinition",
@@ -157,6 +157,7 @@ def test_the_instance_variables_point_at_the_stacks_resources(synthesized):
         assert variables[contract.DAGSTER_RUN_TASK_ROLE_ARN] == {"Fn::GetAtt": [run_role, "Arn"]}
         assert variables[contract.DAGSTER_ECS_CLUSTER] == {"Fn::GetAtt": [cluster, "Arn"]}
         assert variables["AWS_REGION"] == {"Ref": "AWS::Region"}
+        assert variables["PGSSLMODE"] == "require"
         hidden = secrets(document, name)
         for variable, field in (
             (contract.DAGSTER_PG_USERNAME, "username"),
