@@ -101,6 +101,9 @@ def _vpc(scope: Construct, context: StructureContext) -> ec2.IVpc:
         "Vpc",
         max_azs=2,
         nat_gateways=context.nat_gateways,
+        # Image layers (ECR serves them from S3), the platform's objects and the compute logs travel
+        # through a free gateway endpoint instead of the NAT gateway, which bills every gigabyte.
+        gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
         subnet_configuration=[
             ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
             ec2.SubnetConfiguration(

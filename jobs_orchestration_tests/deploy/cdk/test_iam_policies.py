@@ -94,6 +94,12 @@ def test_resource_star_only_where_aws_requires_it(synthesized):
     assert used == set(WILDCARD_RESOURCE_EXCEPTIONS), "an exception nobody needs any more should go"
 
 
+def test_the_readme_lists_every_wildcard_resource_exception():
+    readme = (REPOSITORY / "README.md").read_text()
+    for action in WILDCARD_RESOURCE_EXCEPTIONS:
+        assert f"`{action}`" in readme, f"README does not explain why {action} is allowed on '*'"
+
+
 def test_each_component_has_exactly_its_own_actions(synthesized):
     for component, policy in task_policies(synthesized.document).items():
         granted = {action for statement in statements(policy) for action in as_list(statement["Action"])}

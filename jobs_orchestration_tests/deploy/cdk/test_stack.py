@@ -59,6 +59,8 @@ def test_every_part_is_there(synthesized):
         "AWS::ElasticLoadBalancingV2::Listener": 2,
         "AWS::ElasticLoadBalancingV2::TargetGroup": 1,
         "AWS::CloudWatch::Alarm": 1,
+        "AWS::EC2::NatGateway": 1,
+        "AWS::EC2::VPCEndpoint": 1,
     }.items():
         template.resource_count_is(resource_type, count)
 
@@ -391,6 +393,17 @@ def test_only_one_daemon_ever_runs(synthesized):
     assert properties["DeploymentConfiguration"]["MinimumHealthyPercent"] == 0
     assert properties["DeploymentConfiguration"]["MaximumPercent"] == 100
     assert synthesized.document["Parameters"]["DaemonCount"]["MaxValue"] == 1
+
+
+def test_s3_traffic_of_the_private_subnets_bypasses_the_nat_gateway(synthesized):
+    document = synthesized.document
+    _, endpoint = one_resource(document, "AWS::EC2::VPCEndpoint", "VpcS3")
+    properties = endpoint["Properties"]
+    assert properties["VpcEndpointType"] == "Gateway"
+    assert "s3" in json.dumps(properties["ServiceName"])
+    tables = {table["Ref"] for table in properties["RouteTableIds"]}
+    private = {name for name in resources_of_type(document, "AWS::EC2::RouteTable") if "private" in name}
+    assert private and private <= tables
 
 
 def test_an_existing_vpc_is_used_as_it_is(synthesized):
