@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 import boto3
 
+from jobs_orchestration.devstack.stack import free_port
 from jobs_orchestration_tests.support.iam_policies import (
     CallRecorder,
     as_list,
@@ -182,9 +182,7 @@ class IamEmulator:
 @contextmanager
 def running_iam_emulator() -> Iterator[IamEmulator]:
     """A moto server process on 127.0.0.1 and a free port, stopped (by its pid) at the end."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = Path(sys.executable).parent / "moto_server"
     environment = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "inf"}
     process = subprocess.Popen(

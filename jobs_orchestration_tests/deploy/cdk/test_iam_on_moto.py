@@ -161,17 +161,24 @@ def compute_logs(default_session_as, deployment, tmp_path):
     """Dagster's S3 compute log manager acting for a component (it makes its own client from the
     default session), its calls recorded."""
 
+    created: list[S3ComputeLogManager] = []
+
     def manager(component: str, recorder: CallRecorder) -> S3ComputeLogManager:
         default_session_as(component, "s3", recorder)
-        return S3ComputeLogManager(
-            bucket=COMPUTE_LOG_BUCKET,
-            prefix=contract.COMPUTE_LOG_PREFIX,
-            local_dir=str(tmp_path / component),
-            endpoint_url=deployment.endpoint,
-            region=REGION,
+        created.append(
+            S3ComputeLogManager(
+                bucket=COMPUTE_LOG_BUCKET,
+                prefix=contract.COMPUTE_LOG_PREFIX,
+                local_dir=str(tmp_path / component),
+                endpoint_url=deployment.endpoint,
+                region=REGION,
+            )
         )
+        return created[-1]
 
-    return manager
+    yield manager
+    for each in created:
+        each.dispose()
 
 
 def queue_depth(admin_sqs, url: str) -> int:
