@@ -22,11 +22,12 @@ azurite: $(AZURITE)
 $(AZURITE):
 	npm install --prefix .tools --no-audit --no-fund azurite@3
 
-$(STAMP): pyproject.toml
+# The runtime dependencies are installed at the versions the image ships (deploy/requirements.lock).
+$(STAMP): pyproject.toml deploy/requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --constraint deploy/requirements.lock -e '.[test]'
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .local .dagster_home .pytest_cache .tools
+	rm -rf $(VENV) .local .dagster_home .pytest_cache .tools cdk.out
