@@ -13,15 +13,28 @@ from jobs_orchestration.failures import describe, is_transient
 
 
 def _client_error(code: str, status: int = 400) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
+    )
 
 
-@pytest.mark.parametrize("code", ["Throttling", "SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"])
+@pytest.mark.parametrize(
+    "code", ["Throttling", "SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable"]
+)
 def test_throttling_timeouts_and_service_errors_are_transient(code):
     assert is_transient(_client_error(code))
 
 
-@pytest.mark.parametrize("code", ["AccessDenied", "NoSuchBucket", "AWS.SimpleQueueService.NonExistentQueue", "NotFound", "InvalidParameter"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "AccessDenied",
+        "NoSuchBucket",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "NotFound",
+        "InvalidParameter",
+    ],
+)
 def test_access_missing_resources_and_bad_requests_are_permanent(code):
     assert not is_transient(_client_error(code))
 
@@ -85,7 +98,10 @@ def test_a_serialization_failure_and_a_deadlock_are_transient(engine):
 
     def write(mine: int, theirs: int) -> None:
         try:
-            with engine.connect().execution_options(isolation_level="SERIALIZABLE") as connection, connection.begin():
+            with (
+                engine.connect().execution_options(isolation_level="SERIALIZABLE") as connection,
+                connection.begin(),
+            ):
                 connection.execute(sa.text("SELECT name FROM classified WHERE id = :id"), {"id": theirs})
                 barrier.wait(timeout=10)
                 connection.execute(sa.text("UPDATE classified SET name = 'x' WHERE id = :id"), {"id": mine})

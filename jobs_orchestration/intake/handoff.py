@@ -266,7 +266,9 @@ class QueueIntake:
 
     # -- receive, parse, deduplicate ---------------------------------------------------------------
 
-    def _receive(self, result: TickResult, tick_deadline: float) -> tuple[list[ReceivedJob], list[DeadLetter]]:
+    def _receive(
+        self, result: TickResult, tick_deadline: float
+    ) -> tuple[list[ReceivedJob], list[DeadLetter]]:
         received: list[ReceivedJob] = []
         rejected: list[DeadLetter] = []
         deadline = min(time.monotonic() + self.limits.max_seconds, tick_deadline)
@@ -293,7 +295,10 @@ class QueueIntake:
                 except MessageRejected as rejection:
                     rejected.append(
                         DeadLetter(
-                            message["MessageId"], body, rejection.reason, receipt_handle=message["ReceiptHandle"]
+                            message["MessageId"],
+                            body,
+                            rejection.reason,
+                            receipt_handle=message["ReceiptHandle"],
                         )
                     )
                     continue

@@ -112,7 +112,8 @@ class _Job(_Fields):
     @functools.cache
     def field_limits(cls) -> list[FieldLimit]:
         return [
-            FieldLimit.of(cls.model_fields[name].alias or name, column) for name, column in cls.stored_in.items()
+            FieldLimit.of(cls.model_fields[name].alias or name, column)
+            for name, column in cls.stored_in.items()
         ]
 
     @model_validator(mode="after")

@@ -19,7 +19,12 @@ from jobs_orchestration.defs.intake.failed_runs import failed_run_messages_senso
 from jobs_orchestration.devstack.aws import DATASET_BUCKET
 from jobs_orchestration.resources import BoundedS3Resource
 from jobs_orchestration_tests.support import job_messages as m
-from jobs_orchestration_tests.support.changelog import DATASET_ID, ORGANIZATION_ID, USER_NODE_ID, seed_platform
+from jobs_orchestration_tests.support.changelog import (
+    DATASET_ID,
+    ORGANIZATION_ID,
+    USER_NODE_ID,
+    seed_platform,
+)
 from jobs_orchestration_tests.support.platform_data import PlatformData, keys_in, package_state
 from jobs_orchestration_tests.support.queue import counts, dead_letters, send, sqs_resource
 from jobs_orchestration_tests.support.retries import with_compressed_retries
@@ -32,14 +37,15 @@ def data(project_env, platform_db, local_aws) -> PlatformData:
 
 def _tick(instance: dg.DagsterInstance, local_aws, cursor: str | None = None) -> dg.SensorResult:
     with dg.build_sensor_context(
-        instance_ref=instance.get_ref(), resources={"sqs": sqs_resource(local_aws)}, definitions=defs, cursor=cursor
+        instance_ref=instance.get_ref(),
+        resources={"sqs": sqs_resource(local_aws)},
+        definitions=defs,
+        cursor=cursor,
     ) as context:
         return sqs_jobs_sensor(context)
 
 
-def _run(
-    instance: dg.DagsterInstance, request: dg.RunRequest, **resources
-) -> dg.ExecuteInProcessResult:
+def _run(instance: dg.DagsterInstance, request: dg.RunRequest, **resources) -> dg.ExecuteInProcessResult:
     job = defs.resolve_job_def(request.job_name)
     if resources:
         job = with_compressed_retries(job)
@@ -114,7 +120,9 @@ def test_a_changelog_message_naming_no_dataset_is_dead_lettered_and_the_rest_pub
     assert (letter["body"], letter["dead_lettered_by"]) == (poison, "run")
     assert letter["reason"] == f"refused: datasetId 404 does not exist in organization {ORGANIZATION_ID}"
     with platform_db.begin() as connection:
-        stored = connection.execute(sa.select(DatasetChangelogEvent.job_id, DatasetChangelogEvent.published_at)).all()
+        stored = connection.execute(
+            sa.select(DatasetChangelogEvent.job_id, DatasetChangelogEvent.published_at)
+        ).all()
     assert [(job_id, published is not None) for job_id, published in stored] == [("good", True)]
 
 

@@ -88,7 +88,9 @@ def test_over_limit_members_are_dead_lettered_in_their_tick_and_the_rest_become_
         "string": m.delete_package(42, 7, traceId="t" * 256),
         "integer": m.delete_dataset(2**31, 7),
         "detail": m.changelog(
-            13, 7, events=[{"eventType": "UPDATE_README", "eventDetail": _detail_of(LARGEST_DETAIL_BYTES + 1)}]
+            13,
+            7,
+            events=[{"eventType": "UPDATE_README", "eventDetail": _detail_of(LARGEST_DETAIL_BYTES + 1)}],
         ),
     }
     valid = [m.delete_package(43, 7, id="ok-1"), m.changelog(13, 7, id="ok-2", events=[m.UPDATE_NAME])]

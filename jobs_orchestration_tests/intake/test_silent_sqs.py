@@ -28,7 +28,9 @@ def _handed_off_job() -> None:
     _nothing()
 
 
-def _tick_against(endpoint: str, instance: dg.DagsterInstance, cursor: str | None) -> tuple[dg.SensorResult, float]:
+def _tick_against(
+    endpoint: str, instance: dg.DagsterInstance, cursor: str | None
+) -> tuple[dg.SensorResult, float]:
     sqs = SQSResource(
         queue_url=f"{endpoint}/123456789012/jobs",
         dead_letter_queue_url=f"{endpoint}/123456789012/jobs-dead-letters",

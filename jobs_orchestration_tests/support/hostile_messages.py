@@ -367,7 +367,10 @@ def _hostile() -> list[HostileMessage]:
         (
             "UPDATE_LICENSE not a License of the platform",
             [{"eventType": "UPDATE_LICENSE", "eventDetail": {"newLicense": "WTFPL"}}],
-            bad_detail("UPDATE_LICENSE", f"field 'newLicense' is not a License; the License values are {LICENSES} (got 'WTFPL')"),
+            bad_detail(
+                "UPDATE_LICENSE",
+                f"field 'newLicense' is not a License; the License values are {LICENSES} (got 'WTFPL')",
+            ),
         ),
         (
             "UPDATE_PERMISSION role in the wrong case",

@@ -6,7 +6,6 @@ import dagster as dg
 
 from jobs_orchestration.defs.changelog.jobs import dataset_changelog_job
 from jobs_orchestration.defs.deletion.jobs import delete_dataset_job, delete_package_job
-from jobs_orchestration.defs.job_messages import DEAD_LETTER_QUEUE_ASSET
 from jobs_orchestration.defs.intake.failed_runs import failed_run_messages_sensor
 from jobs_orchestration.defs.intake.sensor import (
     JOB_QUEUE_ASSET,
@@ -14,6 +13,7 @@ from jobs_orchestration.defs.intake.sensor import (
     interval_from_environment,
     limits_from_environment,
 )
+from jobs_orchestration.defs.job_messages import DEAD_LETTER_QUEUE_ASSET
 from jobs_orchestration.defs.storage.jobs import storage_refresh_job, storage_totals_job
 
 sqs_jobs_sensor = build_sqs_jobs_sensor(

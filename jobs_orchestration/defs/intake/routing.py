@@ -113,9 +113,7 @@ def run_request_for(batch: JobBatch) -> dg.RunRequest:
             tags=tags,
         )
     if isinstance(first, DatasetChangelogEventJob):
-        messages = [
-            changelog_message(job, source) for job, source in zip(batch.jobs, sources, strict=True)
-        ]
+        messages = [changelog_message(job, source) for job, source in zip(batch.jobs, sources, strict=True)]
         return dg.RunRequest(
             job_name=DATASET_CHANGELOG_JOB,
             run_key=batch.run_key,
@@ -128,7 +126,11 @@ def run_request_for(batch: JobBatch) -> dg.RunRequest:
         # A batch holds one organization and one dry-run flag (see handoff.batches): repeats collapse.
         if first.organization_id is not None:
             return storage_refresh_run_request(
-                first.organization_id, dry_run=first.dry_run, run_key=batch.run_key, tags=tags, sources=sources
+                first.organization_id,
+                dry_run=first.dry_run,
+                run_key=batch.run_key,
+                tags=tags,
+                sources=sources,
             )
         return storage_refresh_all_run_request(
             dry_run=first.dry_run, run_key=batch.run_key, tags=tags, sources=sources
@@ -140,7 +142,9 @@ def source_of(member: ReceivedJob) -> SourceMessage:
     return SourceMessage(message_id=member.message_id, body=member.body)
 
 
-def changelog_message(job: DatasetChangelogEventJob, source: SourceMessage | None = None) -> ChangelogMessageConfig:
+def changelog_message(
+    job: DatasetChangelogEventJob, source: SourceMessage | None = None
+) -> ChangelogMessageConfig:
     return ChangelogMessageConfig(
         organization_id=job.organization_id,
         dataset_id=job.dataset_id,

@@ -15,7 +15,6 @@ from jobs_orchestration.defs.storage.partitions import organizations
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake, TickResult
 from jobs_orchestration.resources import SQSResource
 
-
 DEFAULT_INTERVAL_SECONDS = 5
 
 

@@ -19,9 +19,9 @@ from jobs_orchestration.defs.storage.refresh import (
 from jobs_orchestration.resources import PlatformDatabase
 from jobs_orchestration.storage_totals import (
     DEFAULT_BATCH_SIZE,
-    BatchResult,
     DEFAULT_PARALLEL_BATCHES,
     MAX_PARALLEL_BATCHES,
+    BatchResult,
     refresh_all_organizations,
 )
 
