@@ -31,6 +31,7 @@ from jobs_orchestration.cli.queue import dlq
 from jobs_orchestration.db.platform import DatasetAssetKind, DatasetState, PackageType
 from jobs_orchestration.deletion.report import Outcome
 from jobs_orchestration.deletion.service import DeletionStores, delete_dataset, delete_package
+from jobs_orchestration.intake.dead_letters import DeadLetter, send_dead_letters
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake
 from jobs_orchestration.snapshots.cleanup import CleanupOptions, run_cleanup
 from jobs_orchestration.snapshots.store import S3SnapshotStore
@@ -225,13 +226,14 @@ def test_the_code_server_policy_is_sufficient_and_minimal(deployment, recorder, 
     assert second.errors == [] and second.acknowledged == 3
     assert queue_depth(admin_sqs, deployment.queue_url) == 0
 
-    # What the run-failure sensor and the alerts send (their call shapes): a failed run's message body
-    # to the dead-letter queue, and an alert to ALERTS_TOPIC_ARN.
-    sqs.send_message(
-        QueueUrl=deployment.dead_letter_queue_url,
-        MessageBody=job_messages.delete_package(package_id=12),
-        MessageAttributes={"reason": {"DataType": "String", "StringValue": "run failed"}},
+    # The run-failure sensor gives a failed run's messages to the dead-letter queue through the same
+    # call the intake and the ops use; the alerts publish to ALERTS_TOPIC_ARN (their call's shape).
+    sent = send_dead_letters(
+        sqs,
+        deployment.dead_letter_queue_url,
+        [DeadLetter("m-12", job_messages.delete_package(package_id=12), "run failed", "run_failure", "run-1")],
     )
+    assert sent.all_sent, sent.errors
     deployment.client("code", "sns", recorder).publish(
         TopicArn=deployment.alerts_topic_arn, Subject="jobs-orchestration", Message="a run failed"
     )
@@ -316,11 +318,13 @@ def test_the_run_task_policy_is_sufficient_and_minimal(
     # one beside it released again.
     admin_sqs.send_message(QueueUrl=deployment.dead_letter_queue_url, MessageBody="{not a job message")
     sqs = deployment.client("run", "sqs", recorder)
-    poison = sqs.send_message(
-        QueueUrl=deployment.dead_letter_queue_url,
-        MessageBody=job_messages.delete_package(package_id=13),
-        MessageAttributes={"reason": {"DataType": "String", "StringValue": "poison"}},
-    )["MessageId"]
+    sent = send_dead_letters(
+        sqs,
+        deployment.dead_letter_queue_url,
+        [DeadLetter("m-13", job_messages.delete_package(package_id=13), "refused", "run", "run-1")],
+    )
+    assert sent.all_sent, sent.errors
+    poison = "m-13"  # its source message id, by which `dlq redrive --id` finds it
     default_session_as("run", "sqs", recorder)
     result = CliRunner().invoke(
         dlq,
