@@ -9,27 +9,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobs_orchestration.failures import is_transient_code
+
 S3_DELETE_BATCH = 1000
 """The most keys one S3 DeleteObjects call takes."""
-
-TRANSIENT_S3_ERROR_CODES = frozenset(
-    {
-        "InternalError",
-        "ServiceUnavailable",
-        "SlowDown",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "Throttling",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "OperationAborted",
-        "ConnectionError",
-        "500",
-        "503",
-    }
-)
-"""Error codes, per key or per call, that a later attempt can get past."""
-
 
 @dataclass
 class DeleteOutcome:
@@ -49,7 +32,7 @@ def error_code(message: str) -> str:
 
 
 def is_transient_message(message: str) -> bool:
-    return error_code(message) in TRANSIENT_S3_ERROR_CODES
+    return is_transient_code(error_code(message))
 
 
 def call_error_message(error: Exception) -> str:

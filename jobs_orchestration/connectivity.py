@@ -37,6 +37,13 @@ POSTGRES_CONNECT_ARGS: dict[str, Any] = {
 }
 
 
+INTAKE_CONNECT_TIMEOUT_SECONDS = 2
+INTAKE_READ_TIMEOUT_SECONDS = 5
+"""The intake's calls are small and its long polls wait 1 s: a call SQS has not answered in 5 s will not
+be answered. With 2 attempts a silent SQS costs a tick about 12 s, inside its 30 s budget."""
+INTAKE_MAX_ATTEMPTS = 2
+
+
 def aws_client_config(
     max_attempts: int = CLIENT_MAX_ATTEMPTS,
     *,
@@ -77,6 +84,14 @@ def aws_client(
         aws_secret_access_key=aws_secret_access_key,
         aws_session_token=aws_session_token,
         config=config or aws_client_config(),
+    )
+
+
+def intake_client_config() -> Config:
+    return aws_client_config(
+        INTAKE_MAX_ATTEMPTS,
+        connect_timeout=INTAKE_CONNECT_TIMEOUT_SECONDS,
+        read_timeout=INTAKE_READ_TIMEOUT_SECONDS,
     )
 
 

@@ -2,8 +2,6 @@ from pathlib import Path
 
 import dagster as dg
 import yaml
-from dagster._config import process_config
-from dagster._core.instance.config import dagster_instance_config_schema
 
 from jobs_orchestration.definitions import defs
 
@@ -19,21 +17,6 @@ def test_every_sensor_finds_its_resources():
     repository = defs.get_repository_def()
     for sensor in repository.sensor_defs:
         assert sensor.required_resource_keys <= set(defs.resources), sensor.name
-
-
-def test_top_level_dagster_yaml_is_valid_instance_config(monkeypatch):
-    for name, value in {
-        "DAGSTER_PG_HOST": "127.0.0.1",
-        "DAGSTER_PG_PORT": "5432",
-        "DAGSTER_PG_DB": "dagster",
-        "DAGSTER_PG_USERNAME": "dagster",
-        "DAGSTER_PG_PASSWORD": "not-a-real-password",
-    }.items():
-        monkeypatch.setenv(name, value)
-    config = yaml.safe_load((REPOSITORY_ROOT / "dagster.yaml").read_text())
-    result = process_config(dagster_instance_config_schema(), config)
-    assert result.success, result.errors
-    assert config["storage"]["postgres"]["postgres_db"]["password"] == {"env": "DAGSTER_PG_PASSWORD"}
 
 
 def test_workspace_yaml_names_the_definitions():

@@ -6,56 +6,25 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
+from jobs_orchestration.devstack.stack import free_port
 from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.queue import counts
+from jobs_orchestration_tests.support.silent_endpoint import silent_endpoint
 
 GIVE_UP_WITHIN_SECONDS = 25
 """Well under 30 s: the commands' own bounds (2 attempts, a 3 s connect and a 6 s read timeout) add up
 to about 13 s against a silent endpoint, and starting Python takes a second or two."""
 
 
-@contextlib.contextmanager
-def silent_endpoint() -> Iterator[str]:
-    """A real listening socket on 127.0.0.1 that accepts every connection and never sends a byte."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    accepted: list[socket.socket] = []
-    stopping = threading.Event()
-
-    def accept() -> None:
-        while not stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                connection, _ = listener.accept()
-                accepted.append(connection)
-
-    thread = threading.Thread(target=accept, name="silent-endpoint", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stopping.set()
-        thread.join(timeout=5)
-        for connection in accepted:
-            connection.close()
-        listener.close()
-
-
-@contextlib.contextmanager
-def closed_endpoint() -> Iterator[str]:
+def closed_endpoint() -> contextlib.AbstractContextManager[str]:
     """A port on 127.0.0.1 where nothing listens: connections are refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
+    return contextlib.nullcontext(f"http://127.0.0.1:{free_port()}")
 
 
 def cli_environment(**variables: str) -> dict[str, str]:

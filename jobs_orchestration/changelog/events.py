@@ -1,11 +1,14 @@
 """Changelog event types, their detail shapes and categories, and event timestamps.
 
-The producers' contract is in design/messages.md. Where it gives a detail's shape, the detail is
-validated against it (required fields present, optional `?` fields absent or null, right JSON types);
-where it says "an object", any JSON object is accepted and stored unchanged. Fields a shape does not
-name are dropped, as the original's decoders did, so the stored and published detail is always the
-documented shape. Every failure raises `InvalidChangelogEvent` naming the field and the value, so a
-bad message can be dead-lettered with a reason a person can act on.
+The producers' contract is in design/messages.md; the 52 event names, their categories and the shape
+of each detail are the original platform's (its ChangelogEventName and ChangelogEventDetail). Every
+detail is validated as strictly as the original's decoder: required fields present, optional `?`
+fields absent or null, strings, 32-bit integers where it had an Int, UUIDs, and the exact names of
+its enumerations (License, Degree, RelationshipType, Role). Only the values the original kept as
+arbitrary JSON (a record property's `dataType`, `oldValue` and `newValue`) are stored as given. Fields
+a shape does not name are dropped, as the original's decoders did, so the stored and published
+detail is always the documented shape. Every failure raises `InvalidChangelogEvent` naming the field
+and the value, so a bad message can be dead-lettered with a reason a person can act on.
 
 The SQS intake imports `validate_event`, `parse_event_timestamp`, `InvalidChangelogEvent`,
 `EVENT_TYPES` and `event_category` from here: keep these names stable.
@@ -17,9 +20,10 @@ import datetime as dt
 import re
 import uuid
 import zoneinfo
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictStr, ValidationError
 
 
 class InvalidChangelogEvent(ValueError):
@@ -30,19 +34,107 @@ class _Detail(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+# --- Field types ----------------------------------------------------------------------------------
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+_UUID_TEXT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _nullable(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`check` for an Option field: null passes through, so the error names the field alone."""
+    return lambda value: None if value is None else check(value)
+
+
+def _int32(value: Any) -> int:
+    # bool is an int to Python, but `true` is no integer to a JSON decoder.
+    if type(value) is not int or not INT32_MIN <= value <= INT32_MAX:
+        raise ValueError(f"must be a JSON integer from {INT32_MIN} to {INT32_MAX}")
+    return value
+
+
 def _canonical_uuid(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("must be a UUID string")
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ValueError("must be a UUID") from None
+    """The original decoded a 36-character UUID and wrote it back in lower case."""
+    if not isinstance(value, str) or not _UUID_TEXT.match(value):
+        raise ValueError("must be a UUID such as 0b8e2a6c-94c4-4a5e-9a51-1b8a0f2f0c11")
+    return str(uuid.UUID(value))
 
 
-# Ids the platform keeps as integers (collections, contributors, packages, statuses). Ids of users,
-# teams and owners are not typed by the contract, so those accept an integer or a string.
-Identifier = StrictInt
-PrincipalId = StrictInt | StrictStr
+def _one_of(kind: str, names: tuple[str, ...]) -> Callable[[Any], str]:
+    """A check that accepts exactly the names the original's enumeration `kind` decoded."""
+    known = frozenset(names)
+    listed = ", ".join(repr(name) for name in names)
+
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value not in known:
+            raise ValueError(f"is not a {kind}; the {kind} values are {listed}")
+        return value
+
+    return check
+
+
+Int32 = Annotated[int, BeforeValidator(_int32)]
+OptionalInt32 = Annotated[int | None, BeforeValidator(_nullable(_int32))]
+Uuid = Annotated[str, BeforeValidator(_canonical_uuid)]
+OptionalUuid = Annotated[str | None, BeforeValidator(_nullable(_canonical_uuid))]
+
+LICENSES = (
+    "Apache 2.0",
+    "Apache License 2.0",
+    'BSD 2-Clause "Simplified" License',
+    'BSD 3-Clause "New" or "Revised" License',
+    "Boost Software License 1.0",
+    "Community Data License Agreement \u2013 Permissive",
+    "Community Data License Agreement \u2013 Sharing",
+    "Creative Commons Zero 1.0 Universal",
+    "Creative Commons Attribution",
+    "Creative Commons Attribution - ShareAlike",
+    "Creative Commons Attribution - NonCommercial-ShareAlike",
+    "Eclipse Public License 2.0",
+    "GNU Affero General Public License v3.0",
+    "GNU General Public License v2.0",
+    "GNU General Public License v3.0",
+    "GNU Lesser General Public License",
+    "GNU Lesser General Public License v2.1",
+    "GNU Lesser General Public License v3.0",
+    "MIT",
+    "MIT License",
+    "Mozilla Public License 2.0",
+    "Open Data Commons Open Database",
+    "Open Data Commons Attribution",
+    "Open Data Commons Public Domain Dedication and License",
+    "The Unlicense",
+)
+"""The original's License names, exactly (the two Community Data ones with an en dash)."""
+
+DEGREES = ("Ph.D.", "M.D.", "M.S.", "B.S.", "Pharm.D.", "D.V.M.", "D.O.")
+
+RELATIONSHIP_TYPES = (
+    "Describes",
+    "Documents",
+    "IsCitedBy",
+    "IsDerivedFrom",
+    "IsDescribedBy",
+    "IsDocumentedBy",
+    "IsMetadataFor",
+    "IsReferencedBy",
+    "IsRequiredBy",
+    "IsSourceOf",
+    "IsSupplementedBy",
+    "IsSupplementTo",
+    "IsOriginalFormOf",
+    "IsVariantFormOf",
+    "References",
+    "Requires",
+)
+"""The DataCite relations the original enabled (it had Cites, Continues and a few more commented out)."""
+
+ROLES = ("guest", "viewer", "editor", "manager", "owner")
+"""Dataset roles as the original wrote them: its entry names in snake case."""
+
+OptionalLicense = Annotated[str | None, BeforeValidator(_nullable(_one_of("License", LICENSES)))]
+OptionalDegree = Annotated[str | None, BeforeValidator(_nullable(_one_of("Degree", DEGREES)))]
+RelationshipType = Annotated[str, BeforeValidator(_one_of("RelationshipType", RELATIONSHIP_TYPES))]
+OptionalRole = Annotated[str | None, BeforeValidator(_nullable(_one_of("Role", ROLES)))]
 
 
 # --- Dataset (METADATA) ---------------------------------------------------------------------------
@@ -61,8 +153,8 @@ class UpdateDescription(_Detail):
 
 
 class UpdateLicense(_Detail):
-    oldLicense: StrictStr | None = None
-    newLicense: StrictStr | None = None
+    oldLicense: OptionalLicense = None
+    newLicense: OptionalLicense = None
 
 
 class TagDetail(_Detail):
@@ -80,29 +172,29 @@ class UpdateBannerImage(_Detail):
 
 
 class CollectionDetail(_Detail):
-    id: Identifier
+    id: Int32
     name: StrictStr
 
 
 class ContributorDetail(_Detail):
-    id: Identifier
+    id: Int32
     firstName: StrictStr
     middleInitial: StrictStr | None = None
     lastName: StrictStr
-    degree: StrictStr | None = None
+    degree: OptionalDegree = None
 
 
 class ExternalPublicationDetail(_Detail):
     doi: StrictStr
-    relationshipType: StrictStr
+    relationshipType: RelationshipType
 
 
 class UpdateIgnoreFiles(_Detail):
-    totalCount: StrictInt
+    totalCount: Int32
 
 
 class DatasetStatusDetail(_Detail):
-    id: Identifier
+    id: Int32
     name: StrictStr
     displayName: StrictStr
 
@@ -114,21 +206,21 @@ class UpdateStatus(_Detail):
 
 # --- Permissions ----------------------------------------------------------------------------------
 class UpdatePermission(_Detail):
-    oldRole: StrictStr | None = None
-    newRole: StrictStr | None = None
-    userId: PrincipalId | None = None
-    teamId: PrincipalId | None = None
-    organizationId: PrincipalId | None = None
+    oldRole: OptionalRole = None
+    newRole: OptionalRole = None
+    userId: OptionalInt32 = None
+    teamId: OptionalInt32 = None
+    organizationId: OptionalInt32 = None
 
 
 class UpdateOwner(_Detail):
-    oldOwner: PrincipalId
-    newOwner: PrincipalId
+    oldOwner: Int32
+    newOwner: Int32
 
 
 # --- Packages (FILES) -----------------------------------------------------------------------------
 class PackageParent(_Detail):
-    id: Identifier
+    id: Int32
     nodeId: StrictStr | None = None
     name: StrictStr | None = None
 
@@ -136,14 +228,14 @@ class PackageParent(_Detail):
 class PackageDetail(_Detail):
     """CREATE_PACKAGE and DELETE_PACKAGE."""
 
-    id: Identifier
+    id: Int32
     nodeId: StrictStr | None = None
     name: StrictStr | None = None
     parent: PackageParent | None = None
 
 
 class RenamePackage(_Detail):
-    id: Identifier
+    id: Int32
     nodeId: StrictStr | None = None
     oldName: StrictStr
     newName: StrictStr
@@ -151,33 +243,67 @@ class RenamePackage(_Detail):
 
 
 class MovePackage(_Detail):
-    id: Identifier
+    id: Int32
     nodeId: StrictStr | None = None
     name: StrictStr | None = None
     oldParent: PackageParent | None = None
     newParent: PackageParent | None = None
 
 
+class RestorePackage(_Detail):
+    id: Int32
+    nodeId: StrictStr | None = None
+    name: StrictStr | None = None
+    originalName: StrictStr | None = None
+    parent: PackageParent | None = None
+
+
 # --- Models and records ---------------------------------------------------------------------------
 class ModelDetail(_Detail):
-    id: str
+    id: Uuid
     name: StrictStr
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _canonical_id(cls, value: Any) -> str:
-        return _canonical_uuid(value)
 
 
 class ModelPropertyDetail(_Detail):
-    modelId: str
+    modelId: Uuid
     modelName: StrictStr
     propertyName: StrictStr
 
-    @field_validator("modelId", mode="before")
-    @classmethod
-    def _canonical_model_id(cls, value: Any) -> str:
-        return _canonical_uuid(value)
+
+class RecordDetail(_Detail):
+    """CREATE_RECORD and DELETE_RECORD."""
+
+    id: Uuid
+    name: StrictStr | None = None
+    modelId: OptionalUuid = None
+
+
+class PropertyDiff(_Detail):
+    """One changed property of a record; its values are any JSON (null included), kept as given."""
+
+    name: StrictStr
+    dataType: Any = None
+    oldValue: Any
+    newValue: Any
+
+
+class UpdateRecord(_Detail):
+    id: Uuid
+    name: StrictStr | None = None
+    modelId: OptionalUuid = None
+    properties: list[PropertyDiff] | None = None
+
+
+# --- Publishing -----------------------------------------------------------------------------------
+class PublicationStatusDetail(_Detail):
+    """Every publishing event names the dataset's publication status row."""
+
+    publicationStatusId: Int32
+
+
+class UpdateChangelog(_Detail):
+    oldChangelog: StrictStr | None = None
+    newChangelog: StrictStr | None = None
 
 
 # --- Custom ---------------------------------------------------------------------------------------
@@ -186,9 +312,8 @@ class CustomEvent(_Detail):
     message: StrictStr
 
 
-ANY_OBJECT = None
-"""Marks a type whose detail is any JSON object, stored and published unchanged."""
-
+# The published categories, from the original's DATASET, PACKAGES, PUBLISHING, PERMISSIONS,
+# MODELS_AND_RECORDS and CUSTOM.
 METADATA = "METADATA"
 FILES = "FILES"
 PUBLISHING = "PUBLISHING"
@@ -197,14 +322,14 @@ RECORDS_AND_MODELS = "RECORDS_AND_MODELS"
 CUSTOM = "CUSTOM"
 UNKNOWN = "UNKNOWN"
 
-_PUBLISHING_TYPES = [
+_PUBLICATION_STATUS_TYPES = [
     f"{action}_{subject}"
-    for action in ("REQUEST", "ACCEPT", "REJECT", "CANCEL")
     for subject in ("PUBLICATION", "EMBARGO", "REMOVAL", "REVISION")
+    for action in ("REQUEST", "ACCEPT", "REJECT", "CANCEL")
 ] + ["RELEASE_EMBARGO"]
 
-EVENT_TYPES: dict[str, tuple[str, type[_Detail] | None]] = {
-    # event type -> (category, detail model or ANY_OBJECT)
+EVENT_TYPES: dict[str, tuple[str, type[_Detail]]] = {
+    # event type -> (category, detail model)
     "CREATE_DATASET": (METADATA, EmptyDetail),
     "UPDATE_METADATA": (METADATA, EmptyDetail),  # deprecated by the platform, still accepted
     "UPDATE_NAME": (METADATA, UpdateName),
@@ -228,17 +353,20 @@ EVENT_TYPES: dict[str, tuple[str, type[_Detail] | None]] = {
     "RENAME_PACKAGE": (FILES, RenamePackage),
     "MOVE_PACKAGE": (FILES, MovePackage),
     "DELETE_PACKAGE": (FILES, PackageDetail),
+    "RESTORE_PACKAGE": (FILES, RestorePackage),
     "CREATE_MODEL": (RECORDS_AND_MODELS, ModelDetail),
     "UPDATE_MODEL": (RECORDS_AND_MODELS, ModelDetail),
     "DELETE_MODEL": (RECORDS_AND_MODELS, ModelDetail),
     "CREATE_MODEL_PROPERTY": (RECORDS_AND_MODELS, ModelPropertyDetail),
     "UPDATE_MODEL_PROPERTY": (RECORDS_AND_MODELS, ModelPropertyDetail),
     "DELETE_MODEL_PROPERTY": (RECORDS_AND_MODELS, ModelPropertyDetail),
-    "CREATE_RECORD": (RECORDS_AND_MODELS, ANY_OBJECT),
-    "UPDATE_RECORD": (RECORDS_AND_MODELS, ANY_OBJECT),
-    "DELETE_RECORD": (RECORDS_AND_MODELS, ANY_OBJECT),
-    **{name: (PUBLISHING, ANY_OBJECT) for name in _PUBLISHING_TYPES},
+    "CREATE_RECORD": (RECORDS_AND_MODELS, RecordDetail),
+    "UPDATE_RECORD": (RECORDS_AND_MODELS, UpdateRecord),
+    "DELETE_RECORD": (RECORDS_AND_MODELS, RecordDetail),
     "CUSTOM_EVENT": (CUSTOM, CustomEvent),
+    **{name: (PUBLISHING, PublicationStatusDetail) for name in _PUBLICATION_STATUS_TYPES},
+    # The original files the dataset's own changelog text under publishing, not dataset metadata.
+    "UPDATE_CHANGELOG": (PUBLISHING, UpdateChangelog),
 }
 
 
@@ -260,7 +388,7 @@ def validate_event(event_type: str, detail: Any) -> dict[str, Any]:
     """The normalized detail of one event, or `InvalidChangelogEvent` naming what is wrong.
 
     Normalized means the documented fields only, optional ones present as null when absent, UUIDs
-    in canonical form; "an object" details come back unchanged.
+    in canonical form; a record property's JSON values come back unchanged.
     """
     if event_type not in EVENT_TYPES:
         raise InvalidChangelogEvent(f"eventType {event_type!r} is not a known changelog event type")
@@ -269,8 +397,6 @@ def validate_event(event_type: str, detail: Any) -> dict[str, Any]:
             f"eventDetail of {event_type} must be a JSON object, got {type(detail).__name__} {detail!r}"
         )
     model = EVENT_TYPES[event_type][1]
-    if model is ANY_OBJECT:
-        return detail
     try:
         parsed = model.model_validate(detail)
     except ValidationError as error:

@@ -22,6 +22,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +43,9 @@ DEFAULT_ATTEMPTS = 3
 """PublishBatch calls per page before the still-failed entries are left for a later run."""
 
 Event = DatasetChangelogEvent
+
+SNS_MAX_MESSAGE_BYTES = 256 * 1024
+"""The largest message SNS publishes, body and attributes together."""
 
 
 @dataclass
@@ -84,6 +88,31 @@ def message_attributes(row: Any) -> dict[str, dict[str, str]]:
         "organizationId": {"DataType": "Number", "StringValue": str(row.organization_id)},
         "datasetId": {"DataType": "Number", "StringValue": str(row.dataset_id)},
     }
+
+
+def largest_detail_bytes() -> int:
+    """The most bytes an event detail may take, serialized as `message_body` writes it, for the
+    published message to fit SNS's limit with the largest values the other fields can hold."""
+    columns = Event.__table__.c
+    widest_id = str(-(2**63))
+    envelope = SimpleNamespace(
+        dataset_id=widest_id,
+        organization_id=widest_id,
+        event_category="X" * columns.event_category.type.length,
+        event_type="X" * columns.event_type.type.length,
+        event_id="X" * columns.event_id.type.length,
+        detail={},
+    )
+    attributes = sum(
+        len(name) + len(value["DataType"]) + len(value["StringValue"])
+        for name, value in message_attributes(envelope).items()
+    )
+    return SNS_MAX_MESSAGE_BYTES - len(message_body(envelope).encode()) + len("{}") - attributes
+
+
+def detail_bytes(detail: Any) -> int:
+    """Bytes of a detail in the published body (as `message_body` serializes it)."""
+    return len(json.dumps(detail, separators=(",", ":")).encode())
 
 
 def publish_outbox(
@@ -200,9 +229,11 @@ def publish_rows(
                     reason = f"SNS unreachable: {_describe_error(error)}"
                     unpublished = {event_id: reason for event_id in entries if event_id not in published}
                     raise SnsUnreachable(reason, unpublished) from error
+                # The client already made its own attempts at this call (botocore retries the same
+                # transient errors): retrying it here too would multiply them. The op's retry policy
+                # takes it from here, and only if the error is transient.
                 for entry in batch:
                     errors[entry["Id"]] = _describe_error(error)
-                    retry.append(entry["Id"])
                 continue
             for success in response.get("Successful", []):
                 errors.pop(success["Id"], None)

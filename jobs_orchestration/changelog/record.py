@@ -30,6 +30,7 @@ from jobs_orchestration.changelog.events import (
     validate_event,
 )
 from jobs_orchestration.db.platform import Dataset, DatasetChangelogEvent, JobAuditLog, Organization, User
+from jobs_orchestration.failures import describe, is_transient
 
 EVENT_ID_NAMESPACE = uuid.UUID("6f1d3c52-7b1e-4f0a-9c55-2f0b8f4e6a10")
 """Namespace of the uuid5 event ids: fixed forever, or redelivered messages would get new ids."""
@@ -166,9 +167,52 @@ def record_messages(
                     "last_publish_error": None,
                 }
             )
-    inserted = insert_events(connection, rows)
-    _write_audit_rows(connection, outcomes, dagster_run_id, now)
+    if connection.dialect.name != "postgresql":
+        # SQLite (local runs only) enforces no column length, so nothing here fails for one message.
+        inserted = insert_events(connection, rows)
+        _write_audit_rows(connection, outcomes, dagster_run_id, now)
+        return RecordResult(outcomes, inserted)
+    try:
+        with connection.begin_nested():
+            inserted = insert_events(connection, rows)
+            _write_audit_rows(connection, outcomes, dagster_run_id, now)
+    except sa.exc.DBAPIError as error:
+        if is_transient(error):
+            raise
+        inserted = _record_one_by_one(connection, outcomes, rows, dagster_run_id, now)
     return RecordResult(outcomes, inserted)
+
+
+def _record_one_by_one(
+    connection: Connection,
+    outcomes: Sequence[MessageOutcome],
+    rows: Sequence[dict[str, Any]],
+    dagster_run_id: str | None,
+    now: dt.datetime,
+) -> int:
+    """The batch's statements failed for good on some message's data: store each message in its own
+    savepoint, so the one the database refuses is refused alone, with the database's reason."""
+    inserted = 0
+    for outcome in outcomes:
+        own_rows = [row for row in rows if row["event_id"] in outcome.event_ids]
+        try:
+            with connection.begin_nested():
+                inserted += insert_events(connection, own_rows)
+                _write_audit_rows(connection, [outcome], dagster_run_id, now)
+        except sa.exc.DBAPIError as error:
+            if is_transient(error):
+                raise
+            outcome.refused_reason = f"the database refused its rows: {describe(error)}"
+            outcome.event_ids = []
+            try:
+                with connection.begin_nested():
+                    _write_audit_rows(connection, [outcome], dagster_run_id, now)
+            except sa.exc.DBAPIError as audit_error:
+                if is_transient(audit_error):
+                    raise
+                # The dead letter carries what the audit row could not.
+                outcome.refused_reason += f"; its audit row was refused too: {describe(audit_error)}"
+    return inserted
 
 
 def insert_events(connection: Connection, rows: Sequence[dict[str, Any]]) -> int:

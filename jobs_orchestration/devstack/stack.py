@@ -51,9 +51,9 @@ def write_environment_file(path: Path, environment: dict[str, str]) -> None:
 
 
 def local_instance_config(storage: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The deployment's dagster.yaml with its storage replaced: SQLite under DAGSTER_HOME by default."""
+    """The local instance (the top-level dagster.yaml), with `storage` if given: SQLite under
+    DAGSTER_HOME otherwise."""
     config = yaml.safe_load((REPOSITORY_ROOT / "dagster.yaml").read_text())
-    config.pop("storage", None)
     if storage:
         config["storage"] = storage
     return config
@@ -248,13 +248,13 @@ class LocalStack:
 
     def stop(self) -> None:
         for _, process in reversed(self._processes):
-            _signal_group(process, signal.SIGTERM)
+            signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for _, process in self._processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             # The group may hold grandchildren (run workers, code servers) even after its leader exits.
-            _signal_group(process, signal.SIGKILL)
+            signal_group(process, signal.SIGKILL)
             process.wait()
         self._processes.clear()
         if self._moto is not None:
@@ -267,6 +267,6 @@ class LocalStack:
             self._environment_file = None
 
 
-def _signal_group(process: subprocess.Popen, signum: int) -> None:
+def signal_group(process: subprocess.Popen, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signum)

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from jobs_orchestration.connectivity import is_unreachable
+from jobs_orchestration.intake.dead_letters import SQS_MAX_BATCH, DeadLetter, send_dead_letters
 from jobs_orchestration.intake.messages import (
     DeleteDatasetJob,
     DeletePackageJob,
@@ -49,11 +50,6 @@ from jobs_orchestration.intake.messages import (
 
 log = logging.getLogger(__name__)
 
-SQS_MAX_BATCH = 10
-"""SQS returns, sends and deletes at most 10 messages per call."""
-SQS_MAX_BATCH_BYTES = 1_048_576
-"""SQS refuses a SendMessageBatch whose bodies and attributes add up to more than 1 MiB."""
-MAX_ATTRIBUTE_CHARS = 2000
 CURSOR_VERSION = 1
 
 RequestT = TypeVar("RequestT")
@@ -72,18 +68,25 @@ class IntakeLimits:
     """Wall time spent receiving per tick at most. The sensor daemon starts ticks on a 5 s loop, so a
     tick still busy at the 10 s mark waits for the 15 s one: six seconds of receiving leave time to
     acknowledge and for Dagster to create the runs within 10 s, far inside the 60 s sensor budget."""
+    tick_seconds: float = 30.0
+    """Wall time of a whole tick's queue work at most, calls that SQS never answers included (each is
+    cut by the intake client's read timeout, see `jobs_orchestration.connectivity`): well inside the
+    60 s Dagster gives a sensor tick, with room to create the runs."""
     wait_time_seconds: int = 1
     """Long-poll wait of a receive that finds the queue empty: the tick ends after one such wait, not
     at the first empty answer, so a producer that is still sending keeps the tick busy."""
     pending_seconds: float = 600.0
     """Forget a pending hand-off whose run never appeared after this long; its receipt handles have
     expired by then (the queue's visibility timeout is shorter) and the message has come back."""
+    run_body_bytes: int = 1_048_576
+    """Bytes of message bodies one run carries at most (its config holds every body). Real messages
+    take a few hundred bytes, so only a batch of unusually large changelog details is cut by this."""
     remembered_keys: int = 2000
     """Idempotency keys of acknowledged messages kept in the cursor to recognize late redeliveries
     (about 27 bytes each: the cursor is stored on every tick)."""
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "max_messages", "max_seconds"):
+        for name in ("batch_size", "max_messages", "max_seconds", "tick_seconds", "run_body_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
 
@@ -93,14 +96,6 @@ class ReceivedJob:
     job: JobMessage
     message_id: str
     receipt_handles: list[str]
-    body: str
-
-
-@dataclass(frozen=True)
-class Rejected:
-    message_id: str
-    receipt_handle: str
-    reason: str
     body: str
 
 
@@ -126,12 +121,6 @@ class JobBatch:
 
 
 @dataclass
-class DeadLetter:
-    message_id: str
-    reason: str
-
-
-@dataclass
 class TickResult(Generic[RequestT]):
     requests: list[RequestT]
     cursor: str
@@ -143,6 +132,8 @@ class TickResult(Generic[RequestT]):
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     """Wall time of the tick's queue work (acknowledge, receive, dead-letter, counts)."""
+    unreachable: bool = False
+    """SQS stopped answering during the tick: the calls after that were not made."""
 
 
 @dataclass
@@ -205,14 +196,16 @@ class QueueIntake:
         now: Callable[[], float] = time.time,
     ) -> TickResult[RequestT]:
         started = time.monotonic()
+        deadline = started + self.limits.tick_seconds
         state = _Cursor.load(cursor)
         result: TickResult[RequestT] = TickResult(requests=[], cursor="")
-        result.acknowledged, unreachable = self._acknowledge(state, run_exists, now(), result)
-        if unreachable:
+        result.acknowledged, result.unreachable = self._acknowledge(state, run_exists, now(), result)
+        if result.unreachable:
             result.cursor = state.dump()
+            result.seconds = time.monotonic() - started
             return result
 
-        received, rejected = self._receive(result)
+        received, rejected = self._receive(result, deadline)
         fresh = self._deduplicate(state, received, run_exists, result)
         for batch in self.batches(fresh):
             try:
@@ -220,7 +213,7 @@ class QueueIntake:
             except Exception as error:  # a batch that cannot be routed must not stop the others
                 reason = f"cannot route {batch.type_name}: {type(error).__name__}: {error}"
                 rejected.extend(
-                    Rejected(member.message_id, handle, reason, member.body)
+                    DeadLetter(member.message_id, member.body, reason, receipt_handle=handle)
                     for member in batch.members
                     for handle in member.receipt_handles
                 )
@@ -231,8 +224,12 @@ class QueueIntake:
                 "members": batch.member_keys,
                 "since": now(),
             }
-        self._dead_letter(rejected, result)
-        result.queue_counts = self.queue_counts(result)
+        # What was received is handed off whatever happens next; a message rejected while SQS went
+        # silent comes back after its visibility timeout and is dead-lettered then.
+        if not result.unreachable:
+            self._dead_letter(rejected, result)
+        if not result.unreachable and time.monotonic() < deadline:
+            result.queue_counts = self.queue_counts(result)
         result.cursor = state.dump()
         result.seconds = time.monotonic() - started
         return result
@@ -269,10 +266,10 @@ class QueueIntake:
 
     # -- receive, parse, deduplicate ---------------------------------------------------------------
 
-    def _receive(self, result: TickResult) -> tuple[list[ReceivedJob], list[Rejected]]:
+    def _receive(self, result: TickResult, tick_deadline: float) -> tuple[list[ReceivedJob], list[DeadLetter]]:
         received: list[ReceivedJob] = []
-        rejected: list[Rejected] = []
-        deadline = time.monotonic() + self.limits.max_seconds
+        rejected: list[DeadLetter] = []
+        deadline = min(time.monotonic() + self.limits.max_seconds, tick_deadline)
         while result.received < self.limits.max_messages and time.monotonic() < deadline:
             wanted = min(SQS_MAX_BATCH, self.limits.max_messages - result.received)
             try:
@@ -284,6 +281,7 @@ class QueueIntake:
                 ).get("Messages", [])
             except Exception as error:
                 result.errors.append(f"receive failed: {error}")
+                result.unreachable = is_unreachable(error)
                 break
             if not messages:
                 break
@@ -294,7 +292,9 @@ class QueueIntake:
                     job = parse_job_message(body)
                 except MessageRejected as rejection:
                     rejected.append(
-                        Rejected(message["MessageId"], message["ReceiptHandle"], rejection.reason, body)
+                        DeadLetter(
+                            message["MessageId"], body, rejection.reason, receipt_handle=message["ReceiptHandle"]
+                        )
                     )
                     continue
                 received.append(ReceivedJob(job, message["MessageId"], [message["ReceiptHandle"]], body))
@@ -340,30 +340,36 @@ class QueueIntake:
         batches = []
         for (type_name, _), members in groups.items():
             size = 1 if type_name == DeleteDatasetJob.type_name else self.limits.batch_size
-            batches.extend(JobBatch(type_name, members[i : i + size]) for i in range(0, len(members), size))
+            batches.extend(JobBatch(type_name, chunk) for chunk in self._chunks(members, size))
         return batches
+
+    def _chunks(self, members: list[ReceivedJob], size: int) -> list[list[ReceivedJob]]:
+        """At most `size` members, and at most `run_body_bytes` of their bodies, per run (a member
+        larger than that alone): the run's config carries every body, so a run that fails for good
+        can give them back to the dead-letter queue."""
+        chunks: list[list[ReceivedJob]] = []
+        chunk_bytes = 0
+        for member in members:
+            body_bytes = len(member.body.encode())
+            if not chunks or len(chunks[-1]) == size or chunk_bytes + body_bytes > self.limits.run_body_bytes:
+                chunks.append([])
+                chunk_bytes = 0
+            chunks[-1].append(member)
+            chunk_bytes += body_bytes
+        return chunks
 
     # -- dead letters, deletes, counts -------------------------------------------------------------
 
-    def _dead_letter(self, rejected: list[Rejected], result: TickResult) -> None:
+    def _dead_letter(self, rejected: list[DeadLetter], result: TickResult) -> None:
         """Move rejected messages to the dead-letter queue with their reason and original body; delete
         from the main queue only the ones the dead-letter queue accepted."""
-        for chunk in _send_batches(rejected):
-            entries = [{"Id": str(index), **_dead_letter_entry(item)} for index, item in enumerate(chunk)]
-            try:
-                response = self.client.send_message_batch(
-                    QueueUrl=self.dead_letter_queue_url, Entries=entries
-                )
-            except Exception as error:
-                result.errors.append(f"dead-letter send failed: {error}")
-                continue
-            sent = {int(entry["Id"]) for entry in response.get("Successful", [])}
-            for failure in response.get("Failed", []):
-                message_id = chunk[int(failure["Id"])].message_id
-                result.errors.append(f"dead-letter send failed for {message_id}: {failure}")
-            moved = [chunk[index] for index in sorted(sent)]
-            result.errors.extend(self._delete([item.receipt_handle for item in moved]).failures)
-            result.dead_letters.extend(DeadLetter(item.message_id, item.reason) for item in moved)
+        outcome = send_dead_letters(self.client, self.dead_letter_queue_url, rejected)
+        result.errors.extend(outcome.errors)
+        result.unreachable = outcome.unreachable
+        result.errors.extend(
+            self._delete([letter.receipt_handle for letter in outcome.sent if letter.receipt_handle]).failures
+        )
+        result.dead_letters.extend(outcome.sent)
 
     def _delete(self, receipt_handles: list[str]) -> _DeleteOutcome:
         outcome = _DeleteOutcome()
@@ -402,38 +408,3 @@ class QueueIntake:
             for name, label in names.items():
                 counts[prefix + label] = int(attributes["Attributes"].get(name, 0))
         return counts
-
-
-def _dead_letter_entry(item: Rejected) -> dict[str, Any]:
-    return {
-        # SQS refuses an empty body; the reason says it was empty.
-        "MessageBody": item.body or "(empty body)",
-        "MessageAttributes": {
-            "reason": {"DataType": "String", "StringValue": item.reason[:MAX_ATTRIBUTE_CHARS]},
-            "source_message_id": {"DataType": "String", "StringValue": item.message_id},
-        },
-    }
-
-
-def _entry_bytes(entry: dict[str, Any]) -> int:
-    attributes = entry["MessageAttributes"]
-    return len(entry["MessageBody"].encode()) + sum(
-        len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
-        for name, value in attributes.items()
-    )
-
-
-def _send_batches(rejected: list[Rejected]) -> list[list[Rejected]]:
-    """Rejected messages in SendMessageBatch-sized groups: at most 10, and at most 1 MiB together
-    (a few bodies near the size limit already exceed it). A message too large on its own goes alone;
-    SQS refuses it, it stays on the main queue and the redrive policy moves it on."""
-    batches: list[list[Rejected]] = []
-    size = 0
-    for item in rejected:
-        entry_size = _entry_bytes(_dead_letter_entry(item))
-        if not batches or len(batches[-1]) == SQS_MAX_BATCH or size + entry_size > SQS_MAX_BATCH_BYTES:
-            batches.append([])
-            size = 0
-        batches[-1].append(item)
-        size += entry_size
-    return batches

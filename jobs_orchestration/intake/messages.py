@@ -7,13 +7,26 @@ is an error naming the field and the value it had.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
+
+from jobs_orchestration.changelog.events import parse_event_timestamp, validate_event
+from jobs_orchestration.changelog.publish import detail_bytes, largest_detail_bytes
+from jobs_orchestration.db.platform import (
+    Dataset,
+    DatasetChangelogEvent,
+    JobAuditLog,
+    Organization,
+    Package,
+)
 
 MAX_VALUE_IN_REASON = 200
 """How much of an offending value a rejection reason quotes."""
@@ -21,9 +34,51 @@ MAX_VALUE_IN_REASON = 200
 MAX_NESTING = 32
 """The deepest a message's JSON may nest (the deepest real event detail is four levels)."""
 
-RowId = Annotated[int, Field(gt=0, le=2**63 - 1)]
-"""A database id: the tables use positive bigint serials, so zero, negatives and anything wider than
-bigint can name no row and would only fail later, inside a run."""
+SQS_MAX_BODY_BYTES = 256 * 1024
+"""The largest message body SQS accepts."""
+
+LARGEST_DETAIL_BYTES = largest_detail_bytes()
+
+RowId = Annotated[int, Field(gt=0)]
+"""A database id: the tables use positive serials, so zero and negatives can name no row. The upper
+bound is the column's (see `FieldLimit`)."""
+
+_INTEGER_RANGES = ((sa.SmallInteger, 2**15 - 1), (sa.BigInteger, 2**63 - 1), (sa.Integer, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class FieldLimit:
+    """The most a message field may hold: what the column it is stored in holds."""
+
+    field: str
+    """The field's name in the message (camelCase)."""
+    column: sa.Column
+    max_length: int | None = None
+    max_value: int | None = None
+
+    @classmethod
+    def of(cls, field: str, column: sa.Column) -> FieldLimit:
+        if isinstance(column.type, sa.String) and column.type.length:
+            return cls(field, column, max_length=column.type.length)
+        for integer_type, largest in _INTEGER_RANGES:
+            if isinstance(column.type, integer_type):
+                return cls(field, column, max_value=largest)
+        raise TypeError(f"{column} bounds nothing a message field could exceed")
+
+    @property
+    def where(self) -> str:
+        return f"{self.column.table.name}.{self.column.name}"
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` does not fit, or None."""
+        if self.max_length is not None and isinstance(value, str) and len(value) > self.max_length:
+            return (
+                f"field {self.field} is {len(value)} characters long; {self.where} holds at most "
+                f"{self.max_length}"
+            )
+        if self.max_value is not None and isinstance(value, int) and value > self.max_value:
+            return f"field {self.field} is {value}; {self.where} holds at most {self.max_value}"
+        return None
 
 
 class MessageRejected(ValueError):
@@ -47,8 +102,29 @@ class _Fields(BaseModel):
 class _Job(_Fields):
     type_name: ClassVar[str]
     job_family: ClassVar[str]
+    stored_in: ClassVar[dict[str, sa.Column]]
+    """Each field's attribute name -> the column its value is stored in (ids, the audit row, the
+    changelog row): a value the column cannot hold is refused here, not by the database inside a run."""
 
     id: str = Field(min_length=1, description="The producer's job id (a UUID)")
+
+    @classmethod
+    @functools.cache
+    def field_limits(cls) -> list[FieldLimit]:
+        return [
+            FieldLimit.of(cls.model_fields[name].alias or name, column) for name, column in cls.stored_in.items()
+        ]
+
+    @model_validator(mode="after")
+    def _fits_where_stored(self) -> _Job:
+        problems = [
+            problem
+            for limit, name in zip(self.field_limits(), self.stored_in, strict=True)
+            if (problem := limit.problem(getattr(self, name))) is not None
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def organization_key(self) -> str:
@@ -80,6 +156,14 @@ class DeletePackageJob(_Job):
     user_id: str
     trace_id: str
 
+    stored_in: ClassVar[dict[str, sa.Column]] = {
+        "package_id": Package.__table__.c.id,
+        "organization_id": Organization.__table__.c.id,
+        "user_id": JobAuditLog.__table__.c.user_id,
+        "trace_id": JobAuditLog.__table__.c.trace_id,
+        "id": JobAuditLog.__table__.c.job_id,
+    }
+
     def business_ids(self) -> list[str]:
         return [f"org={self.organization_id}", f"package={self.package_id}"]
 
@@ -92,6 +176,14 @@ class DeleteDatasetJob(_Job):
     organization_id: RowId
     user_id: str
     trace_id: str
+
+    stored_in: ClassVar[dict[str, sa.Column]] = {
+        "dataset_id": Dataset.__table__.c.id,
+        "organization_id": Organization.__table__.c.id,
+        "user_id": JobAuditLog.__table__.c.user_id,
+        "trace_id": JobAuditLog.__table__.c.trace_id,
+        "id": JobAuditLog.__table__.c.job_id,
+    }
 
     def business_ids(self) -> list[str]:
         return [f"org={self.organization_id}", f"dataset={self.dataset_id}"]
@@ -107,6 +199,11 @@ class CachePopulationJob(_Job):
     dry_run: bool
     organization_id: RowId | None = None
     delete_redis_data: bool | None = Field(default=None, description="A cache of the old system; ignored")
+
+    stored_in: ClassVar[dict[str, sa.Column]] = {
+        "organization_id": Organization.__table__.c.id,
+        "id": JobAuditLog.__table__.c.job_id,
+    }
 
     def business_ids(self) -> list[str]:
         return [f"org={self.organization_key}", f"dry_run={str(self.dry_run).lower()}"]
@@ -127,6 +224,14 @@ class DatasetChangelogEventJob(_Job):
     user_id: str
     trace_id: str
     events: list[ChangelogEvent] = Field(default_factory=list)
+
+    stored_in: ClassVar[dict[str, sa.Column]] = {
+        "organization_id": DatasetChangelogEvent.__table__.c.organization_id,
+        "dataset_id": DatasetChangelogEvent.__table__.c.dataset_id,
+        "user_id": DatasetChangelogEvent.__table__.c.user_node_id,
+        "trace_id": DatasetChangelogEvent.__table__.c.trace_id,
+        "id": DatasetChangelogEvent.__table__.c.job_id,
+    }
 
     @model_validator(mode="before")
     @classmethod
@@ -161,8 +266,6 @@ class DatasetChangelogEventJob(_Job):
         return [f"org={self.organization_id}", f"dataset={self.dataset_id}"]
 
 
-CHANGELOG_EVENTS_MODULE = "jobs_orchestration.changelog.events"
-
 JobMessage = DeletePackageJob | DeleteDatasetJob | CachePopulationJob | DatasetChangelogEventJob
 
 JOB_TYPES: dict[str, type[_Job]] = {
@@ -172,21 +275,22 @@ JOB_TYPES: dict[str, type[_Job]] = {
 
 
 def validate_changelog_event(event: ChangelogEvent) -> None:
-    """The one place a changelog event's type, detail and timestamp are checked before a run is asked
-    for. The changelog domain owns the event catalogue; without it, only the structure is checked."""
-    try:
-        from jobs_orchestration.changelog import events as catalogue
-    except ModuleNotFoundError as missing:
-        if missing.name not in (CHANGELOG_EVENTS_MODULE, CHANGELOG_EVENTS_MODULE.rpartition(".")[0]):
-            raise  # the catalogue exists but is broken: say so rather than skip validation
-        return
-    catalogue.validate_event(event.event_type, event.event_detail)
+    """The one place a changelog event's type, detail, timestamp and size are checked before a run is
+    asked for; the changelog domain owns the event catalogue and the published form."""
+    validate_event(event.event_type, event.event_detail)
     if event.timestamp is not None:
-        catalogue.parse_event_timestamp(event.timestamp)
+        parse_event_timestamp(event.timestamp)
+    if (size := detail_bytes(event.event_detail)) > LARGEST_DETAIL_BYTES:
+        raise ValueError(
+            f"eventDetail takes {size} bytes as published; an SNS message leaves room for at most "
+            f"{LARGEST_DETAIL_BYTES}"
+        )
 
 
 def parse_job_message(body: str) -> JobMessage:
     """Parse one queue message body, or raise `MessageRejected` saying what is wrong."""
+    if isinstance(body, str) and (size := len(body.encode("utf-8", "surrogatepass"))) > SQS_MAX_BODY_BYTES:
+        raise MessageRejected(f"body is {size} bytes; an SQS message holds at most {SQS_MAX_BODY_BYTES}")
     try:
         document = json.loads(body)
     except (json.JSONDecodeError, TypeError) as error:

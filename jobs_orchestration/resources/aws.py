@@ -10,20 +10,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.config import Config
 from dagster_aws.s3 import S3Resource
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field
 
-from jobs_orchestration.connectivity import CLIENT_MAX_ATTEMPTS, aws_client, aws_client_config
+from jobs_orchestration.connectivity import (
+    CLIENT_MAX_ATTEMPTS,
+    aws_client,
+    aws_client_config,
+    intake_client_config,
+)
 
 _MAX_ATTEMPTS_DESCRIPTION = (
     "Attempts of one AWS call, the first included; longer outages are retried by the ops' retry policies"
 )
 
 
-def boto3_client(resource: ResourceWithBoto3Configuration, service: str) -> Any:
-    """A client configured by the resource's fields and bounded by its `max_attempts`; unset fields
-    fall back to the environment (see `aws_client`)."""
+def boto3_client(
+    resource: ResourceWithBoto3Configuration, service: str, config: Config | None = None
+) -> Any:
+    """A client configured by the resource's fields, bounded by `config` or else by its `max_attempts`;
+    unset fields fall back to the environment (see `aws_client`)."""
     return aws_client(
         service,
         region_name=resource.region_name,
@@ -34,7 +42,7 @@ def boto3_client(resource: ResourceWithBoto3Configuration, service: str) -> Any:
         aws_access_key_id=resource.aws_access_key_id,
         aws_secret_access_key=resource.aws_secret_access_key,
         aws_session_token=resource.aws_session_token,
-        config=aws_client_config(resource.max_attempts),
+        config=config or aws_client_config(resource.max_attempts),
     )
 
 
@@ -58,6 +66,10 @@ class SQSResource(ResourceWithBoto3Configuration):
 
     def get_client(self) -> Any:
         return boto3_client(self, "sqs")
+
+    def get_intake_client(self) -> Any:
+        """A client for the intake's ticks: short timeouts, so a silent SQS cannot hold a tick long."""
+        return boto3_client(self, "sqs", intake_client_config())
 
 
 class SNSResource(ResourceWithBoto3Configuration):

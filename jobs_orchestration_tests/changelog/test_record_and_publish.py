@@ -87,6 +87,34 @@ def test_every_event_type_round_trips_to_a_subscriber(seeded_db, sns_client, loc
         }
 
 
+def test_restore_package_and_update_changelog_are_stored_and_published_with_their_category(
+    seeded_db, sns_client, local_aws, subscriber
+):
+    restore = {"id": 42, "nodeId": "N:package:1", "name": "scan (1).nii", "originalName": "scan.nii"}
+    changelog = {"oldChangelog": "v1", "newChangelog": "v2"}
+    result = record(
+        seeded_db,
+        message(
+            IncomingEvent("RESTORE_PACKAGE", json.dumps(restore), "2021-06-01T12:00:00Z"),
+            IncomingEvent("UPDATE_CHANGELOG", json.dumps(changelog), "2021-06-01T12:01:00Z"),
+        ),
+    )
+    report = publish(seeded_db, sns_client, local_aws.topic_arn, result)
+
+    assert result.refused == [] and (result.inserted, report.published, report.failed) == (2, 2, 0)
+    expected = [
+        ("RESTORE_PACKAGE", "FILES", {**restore, "parent": None}),
+        ("UPDATE_CHANGELOG", "PUBLISHING", changelog),
+    ]
+    assert [(row.event_type, row.event_category, row.detail) for row in stored(seeded_db)] == expected
+    deliveries = {delivery.body["eventType"]: delivery for delivery in subscriber.drain()}
+    assert set(deliveries) == {"RESTORE_PACKAGE", "UPDATE_CHANGELOG"}
+    for event_type, category, detail in expected:
+        delivery = deliveries[event_type]
+        assert (delivery.body["eventCategory"], delivery.body["eventDetail"]) == (category, detail)
+        assert delivery.attributes["eventCategory"] == category
+
+
 def test_a_redelivered_message_stores_and_publishes_nothing_new(seeded_db, sns_client, local_aws, subscriber):
     first = record(seeded_db, message())
     publish(seeded_db, sns_client, local_aws.topic_arn, first)
@@ -117,7 +145,8 @@ def test_an_sns_failure_after_the_insert_leaves_the_row_for_a_later_run(
     result = record(seeded_db, message())
     report = publish(seeded_db, sns_client, local_aws.topic_arn, result, attempts=2)
 
-    assert (report.published, report.failed) == (0, 1) and len(calls) == 2
+    # The client made its own attempts at the failed call; publishing does not add more of its own.
+    assert (report.published, report.failed) == (0, 1) and len(calls) == 1
     [row] = stored(seeded_db)
     assert row.published_at is None
     assert row.publish_attempts == 1 and "SNS is down" in row.last_publish_error
@@ -217,6 +246,22 @@ def test_in_a_batch_each_message_is_judged_on_its_own(seeded_db, sns_client, loc
             sa.select(JobAuditLog.job_id, JobAuditLog.outcome).order_by(JobAuditLog.id)
         ).all()
     assert audit == [("job-good", "recorded"), ("job-bad", "refused")]
+
+
+def test_a_message_whose_rows_the_database_refuses_is_refused_alone(seeded_db):
+    # The intake refuses such a trace id at the door; this is the last line behind it.
+    too_long = message(job_id="job-too-long", trace_id="t" * 300)
+    result = record(seeded_db, message(job_id="job-before"), too_long, message(job_id="job-after"))
+
+    assert [outcome.refused for outcome in result.outcomes] == [False, True, False]
+    assert result.outcomes[1].refused_reason.startswith("the database refused its rows: StringDataRightTruncation")
+    assert [row.job_id for row in stored(seeded_db)] == ["job-before", "job-after"]
+    with seeded_db.begin() as connection:
+        audit = connection.execute(
+            sa.select(JobAuditLog.job_id, JobAuditLog.outcome).order_by(JobAuditLog.id)
+        ).all()
+    assert audit == [("job-before", "recorded"), ("job-after", "recorded")]
+    assert "its audit row was refused too" in result.outcomes[1].refused_reason
 
 
 def test_rows_another_publisher_holds_are_skipped_not_published_twice(

@@ -21,6 +21,7 @@ from jobs_orchestration.defs.deletion.jobs import delete_dataset_job, delete_pac
 from jobs_orchestration.defs.deletion.resources import DeletionSettings
 from jobs_orchestration.devstack.aws import TIMESERIES_BUCKET
 from jobs_orchestration_tests.support.platform_data import PlatformData
+from jobs_orchestration_tests.support.queue import sqs_resource
 
 
 @pytest.fixture
@@ -39,6 +40,7 @@ def deletion_resources(platform_db, local_aws) -> dict[str, Any]:
         "platform_db": platform_db,
         "s3": S3Resource(endpoint_url=local_aws.endpoint_url, region_name=local_aws.region),
         "deletion": DeletionSettings(timeseries_bucket=TIMESERIES_BUCKET, parallel_deletes=4),
+        "sqs": sqs_resource(local_aws),
     }
 
 

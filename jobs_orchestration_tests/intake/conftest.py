@@ -8,17 +8,8 @@ import pytest
 from jobs_orchestration.defs.intake.sensor import JOB_QUEUE_ASSET, build_sqs_jobs_sensor
 from jobs_orchestration.devstack.aws import LocalAws
 from jobs_orchestration.intake.handoff import IntakeLimits
-from jobs_orchestration.resources import SQSResource
 from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOBS, STORAGE_ASSETS
-
-
-def sqs_resource(aws: LocalAws) -> SQSResource:
-    return SQSResource(
-        queue_url=aws.queue_url,
-        dead_letter_queue_url=aws.dead_letter_queue_url,
-        endpoint_url=aws.endpoint_url,
-        region_name=aws.region,
-    )
+from jobs_orchestration_tests.support.queue import sqs_resource
 
 
 def intake_definitions(aws: LocalAws, limits: IntakeLimits | None = None) -> dg.Definitions:

@@ -13,6 +13,7 @@ from jobs_orchestration.intake.messages import (
     parse_job_message,
 )
 from jobs_orchestration_tests.support import job_messages as m
+from jobs_orchestration_tests.support.changelog import SAMPLE_DETAILS
 
 UPDATE_NAME_EVENT = m.UPDATE_NAME
 
@@ -78,6 +79,14 @@ def test_changelog_list_form_and_no_events() -> None:
     assert parse_job_message(m.changelog()).events == []
 
 
+def test_every_event_type_of_the_original_passes_intake() -> None:
+    """A producer may send any of the 52 names, RESTORE_PACKAGE and UPDATE_CHANGELOG included."""
+    events = [{"eventType": name, "eventDetail": detail} for name, detail in SAMPLE_DETAILS.items()]
+    job = parse_job_message(m.changelog(events=events))
+    assert [event.event_type for event in job.events] == list(SAMPLE_DETAILS)
+    assert {"RESTORE_PACKAGE", "UPDATE_CHANGELOG"} <= set(SAMPLE_DETAILS)
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
@@ -118,6 +127,13 @@ def test_idempotency_key_is_business_content_plus_producer_id() -> None:
     [
         ({"eventType": "MAKE_COFFEE", "eventDetail": {}}, "eventType 'MAKE_COFFEE' is not a known"),
         ({"eventType": "UPDATE_NAME", "eventDetail": {"oldName": "a"}}, "field 'newName' is required"),
+        (
+            {
+                "eventType": "ADD_CONTRIBUTOR",
+                "eventDetail": {"id": 9, "firstName": "A", "lastName": "B", "degree": "PhD"},
+            },
+            "field 'degree' is not a Degree",
+        ),
         ({**UPDATE_NAME_EVENT, "timestamp": "yesterday"}, "timestamp 'yesterday' is not an ISO 8601"),
         ({**UPDATE_NAME_EVENT, "timestamp": "2021-06-01T12:00"}, "has no UTC offset"),
     ],

@@ -4,7 +4,7 @@ import dagster as dg
 
 from jobs_orchestration.definitions import defs
 from jobs_orchestration.defs.intake.definitions import sqs_jobs_sensor
-from jobs_orchestration_tests.intake.conftest import sqs_resource
+from jobs_orchestration_tests.support.queue import sqs_resource
 from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.queue import send
 

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from jobs_orchestration.defs.intake.routing import MAX_TAG_BYTES, bounded_list, run_request_for
+from jobs_orchestration.db.platform import JobAuditLog
 from jobs_orchestration.intake.handoff import IntakeLimits, JobBatch, ReceivedJob
 from jobs_orchestration.intake.messages import parse_job_message
 from jobs_orchestration_tests.support import job_messages
@@ -49,7 +50,10 @@ def stand_in_job() -> None:
 def test_a_full_batch_of_uuid_ids_and_long_traces_makes_a_run_on_postgres(postgres_instance):
     # Before the bound, 73 producer ids (UUIDs) in one tag were enough to make run creation fail.
     size = IntakeLimits().batch_size
-    packages = batch_of([job_messages.delete_package(package_id=i + 1, traceId="t" * 3000) for i in range(size)])
+    longest_trace = "t" * JobAuditLog.__table__.c.trace_id.type.length
+    packages = batch_of(
+        [job_messages.delete_package(package_id=i + 1, traceId=longest_trace) for i in range(size)]
+    )
     changelog = batch_of(
         [job_messages.changelog(dataset_id=i + 1, traceId=f"trace-{i}-" + "x" * 40) for i in range(size)]
     )

@@ -15,9 +15,10 @@ from jobs_orchestration_tests.support.queue import counts, send
 
 
 def test_each_message_type_routes_to_its_job_with_valid_config(local_aws, tick) -> None:
+    package_body = m.delete_package(42, 7, id="p1", traceId="trace-p")
     send(
         local_aws,
-        m.delete_package(42, 7, id="p1", traceId="trace-p"),
+        package_body,
         m.delete_dataset(13, 7, id="d1"),
         m.changelog(13, 7, id="c1", events=[m.UPDATE_NAME]),
         m.cache_population(7, dry_run=True, id="s1"),
@@ -38,7 +39,10 @@ def test_each_message_type_routes_to_its_job_with_valid_config(local_aws, tick) 
         assert request.run_key
 
     packages = by_job["delete_package_job"]
-    assert packages.run_config["ops"]["delete_packages"]["config"]["requests"] == [
+    requests = packages.run_config["ops"]["delete_packages"]["config"]["requests"]
+    # Each request carries its message as received, to be dead-lettered if the run cannot do it.
+    assert [request.pop("source")["body"] for request in requests] == [package_body]
+    assert requests == [
         {
             "package_id": 42,
             "organization_id": 7,
@@ -66,7 +70,11 @@ def test_each_message_type_routes_to_its_job_with_valid_config(local_aws, tick) 
 
     storage = by_job["storage_refresh_job"]
     assert storage.partition_key == "7"
-    assert storage.run_config["ops"]["package_storage"]["config"] == {"dry_run": True}
+    storage_config = storage.run_config["ops"]["package_storage"]["config"]
+    assert storage_config["dry_run"] is True
+    assert [json.loads(source["body"])["CachePopulationJob"]["id"] for source in storage_config["sources"]] == [
+        "s1"
+    ]
     assert storage.tags["job_family"] == "storage"
     # The organization's partition is added in the same tick, before the run is created.
     (add,) = result.dynamic_partitions_requests

@@ -45,6 +45,7 @@ from jobs_orchestration.defs.storage.jobs import storage_totals_job
 from jobs_orchestration.defs.storage.refresh import storage_refresh_all_run_request
 from jobs_orchestration.devstack.aws import DATASET_BUCKET, TIMESERIES_BUCKET, LocalAws
 from jobs_orchestration.intake.handoff import IntakeLimits
+from jobs_orchestration_tests.support.queue import sqs_resource
 from jobs_orchestration.resources import BoundedS3Resource, PlatformDatabase, SNSResource, SQSResource
 from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.changelog import (
@@ -144,6 +145,8 @@ def _deletion_resources(platform_db: PlatformDatabase, s3_resource: S3Resource) 
         "s3": s3_resource,
         # One batch at a time, so an outage starting after a batch stops the deletion at a known place.
         "deletion": DeletionSettings(timeseries_bucket=TIMESERIES_BUCKET, parallel_deletes=1),
+        # A request from the launchpad has no message: nothing is dead-lettered, failures fail the run.
+        "sqs": SQSResource(queue_url="unused", dead_letter_queue_url="unused", region_name="us-east-1"),
     }
 
 
@@ -364,7 +367,7 @@ def test_sns_outage_during_the_changelog_job_is_retried_and_each_event_published
     with outage_until_first_retry(aws_proxy, instance, run_id):
         result = dataset_changelog_job.execute_in_process(
             run_config=_changelog_config("sns-outage"),
-            resources={"platform_db": seeded_db, "sns": sns},
+            resources={"platform_db": seeded_db, "sns": sns, "sqs": sqs_resource(local_aws)},
             instance=instance,
             run_id=run_id,
             raise_on_error=False,
@@ -380,7 +383,7 @@ def test_sns_outage_longer_than_every_retry_fails_visibly_and_the_sweep_publishe
 ):
     subscriber = TopicSubscriber(local_aws)
     sns = _sns_through(aws_proxy, local_aws, **NO_CLIENT_RETRY)
-    resources = {"platform_db": seeded_db, "sns": sns}
+    resources = {"platform_db": seeded_db, "sns": sns, "sqs": sqs_resource(local_aws)}
     job = with_compressed_retries(dataset_changelog_job)
 
     with aws_proxy.outage():
@@ -421,7 +424,7 @@ def test_postgres_outage_while_recording_changelog_events_is_retried_and_loses_n
         with outage_until_first_retry(postgres_proxy, instance, run_id):
             result = dataset_changelog_job.execute_in_process(
                 run_config=_changelog_config("postgres-outage"),
-                resources={"platform_db": database, "sns": sns},
+                resources={"platform_db": database, "sns": sns, "sqs": sqs_resource(local_aws)},
                 instance=instance,
                 run_id=run_id,
                 raise_on_error=False,

@@ -21,14 +21,16 @@ USER_NODE_ID = "N:user:3c1f0000-0000-0000-0000-000000000001"
 
 _PARENT = {"id": 5, "nodeId": "N:collection:1", "name": "folder"}
 _STATUS = {"id": 1, "name": "NO_STATUS", "displayName": "No Status"}
-_PUBLICATION = {"publicationStatus": "requested", "publicationType": "publication"}
+_PUBLICATION_STATUS = {"publicationStatusId": 21}
+_MODEL_ID = "0b8e2a6c-94c4-4a5e-9a51-1b8a0f2f0c11"
+_RECORD_ID = "5d7c1e2a-3b4f-4c6d-8e9f-0a1b2c3d4e5f"
 
 SAMPLE_DETAILS: dict[str, dict[str, Any]] = {
     "CREATE_DATASET": {},
     "UPDATE_METADATA": {},
     "UPDATE_NAME": {"oldName": "a", "newName": "b"},
     "UPDATE_DESCRIPTION": {"oldDescription": None, "newDescription": "about"},
-    "UPDATE_LICENSE": {"oldLicense": "MIT", "newLicense": "CC-BY-4.0"},
+    "UPDATE_LICENSE": {"oldLicense": "MIT", "newLicense": "Creative Commons Attribution"},
     "ADD_TAG": {"name": "brain"},
     "REMOVE_TAG": {"name": "brain"},
     "UPDATE_README": {"oldReadme": "", "newReadme": "# Readme"},
@@ -40,7 +42,7 @@ SAMPLE_DETAILS: dict[str, dict[str, Any]] = {
         "firstName": "Ada",
         "middleInitial": "B",
         "lastName": "Lovelace",
-        "degree": "PhD",
+        "degree": "Ph.D.",
     },
     "REMOVE_CONTRIBUTOR": {
         "id": 9,
@@ -65,31 +67,51 @@ SAMPLE_DETAILS: dict[str, dict[str, Any]] = {
     "RENAME_PACKAGE": {"id": 42, "nodeId": "N:package:1", "oldName": "a", "newName": "b", "parent": None},
     "MOVE_PACKAGE": {"id": 42, "nodeId": None, "name": "scan.nii", "oldParent": None, "newParent": _PARENT},
     "DELETE_PACKAGE": {"id": 42, "nodeId": "N:package:1", "name": "scan.nii", "parent": None},
-    "CREATE_MODEL": {"id": "0b8e2a6c-94c4-4a5e-9a51-1b8a0f2f0c11", "name": "patient"},
-    "UPDATE_MODEL": {"id": "0b8e2a6c-94c4-4a5e-9a51-1b8a0f2f0c11", "name": "patient"},
-    "DELETE_MODEL": {"id": "0b8e2a6c-94c4-4a5e-9a51-1b8a0f2f0c11", "name": "patient"},
+    "RESTORE_PACKAGE": {
+        "id": 42,
+        "nodeId": "N:package:1",
+        "name": "scan (1).nii",
+        "originalName": "scan.nii",
+        "parent": _PARENT,
+    },
+    "CREATE_MODEL": {"id": _MODEL_ID, "name": "patient"},
+    "UPDATE_MODEL": {"id": _MODEL_ID, "name": "patient"},
+    "DELETE_MODEL": {"id": _MODEL_ID, "name": "patient"},
     "CREATE_MODEL_PROPERTY": {
-        "modelId": "0b8e2a6c-94c4-4a5e-9a51-1b8a0f2f0c11",
+        "modelId": _MODEL_ID,
         "modelName": "patient",
         "propertyName": "age",
     },
     "UPDATE_MODEL_PROPERTY": {
-        "modelId": "0b8e2a6c-94c4-4a5e-9a51-1b8a0f2f0c11",
+        "modelId": _MODEL_ID,
         "modelName": "patient",
         "propertyName": "age",
     },
     "DELETE_MODEL_PROPERTY": {
-        "modelId": "0b8e2a6c-94c4-4a5e-9a51-1b8a0f2f0c11",
+        "modelId": _MODEL_ID,
         "modelName": "patient",
         "propertyName": "age",
     },
-    "CREATE_RECORD": {"id": "r-1", "model": "patient", "values": {"age": 3}},
-    "UPDATE_RECORD": {"id": "r-1", "properties": [{"name": "age", "old": 3, "new": 4}]},
-    "DELETE_RECORD": {"id": "r-1"},
+    "CREATE_RECORD": {"id": _RECORD_ID, "name": "patient 1", "modelId": _MODEL_ID},
+    "UPDATE_RECORD": {
+        "id": _RECORD_ID,
+        "name": None,
+        "modelId": _MODEL_ID,
+        "properties": [
+            {"name": "age", "dataType": {"type": "Long"}, "oldValue": 3, "newValue": 4},
+            {"name": "notes", "dataType": None, "oldValue": None, "newValue": ["a", {"b": 1.5}]},
+        ],
+    },
+    "DELETE_RECORD": {"id": _RECORD_ID, "name": None, "modelId": None},
     "CUSTOM_EVENT": {"event_type": "ANNOTATED", "message": "added labels"},
+    "UPDATE_CHANGELOG": {"oldChangelog": None, "newChangelog": "## v2\nMore scans"},
 }
 SAMPLE_DETAILS.update(
-    {name: _PUBLICATION for name, (category, _) in EVENT_TYPES.items() if category == "PUBLISHING"}
+    {
+        name: _PUBLICATION_STATUS
+        for name, (category, _) in EVENT_TYPES.items()
+        if category == "PUBLISHING" and name not in SAMPLE_DETAILS
+    }
 )
 assert set(SAMPLE_DETAILS) == set(EVENT_TYPES), "every event type needs a sample"
 

@@ -158,7 +158,8 @@ def _hostile() -> list[HostileMessage]:
         ("null", None, "valid integer"),
         ("list", [42], "valid integer"),
         ("object", {"id": 42}, "valid integer"),
-        ("wider than bigint", 2**64, "less than or equal to"),
+        ("wider than the column", 2**31, "packages.id holds at most 2147483647"),
+        ("wider than bigint", 2**64, "packages.id holds at most 2147483647"),
         ("SQL injection", "42 OR 1=1", "valid integer"),
         ("SQL injection with drop", "42; DROP TABLE packages; --", "valid integer"),
         ("path traversal", "../../../etc/passwd", "valid integer"),
@@ -168,6 +169,7 @@ def _hostile() -> list[HostileMessage]:
         add(
             f"packageId {label}",
             _json("DeletePackageJob", _package(packageId=value)),
+            expected if "holds at most" in expected else
             f"packageId: Input should be {expected}" if expected != "valid integer" else "packageId",
         )
     for label, value in [("negative", -7), ("string", "7"), ("boolean", True), ("float", 7.5)]:
@@ -247,6 +249,36 @@ def _hostile() -> list[HostileMessage]:
             "newName",
         ),
         ("ADD_TAG without name", [{"eventType": "ADD_TAG", "eventDetail": {}}], "name"),
+        (
+            "UPDATE_LICENSE not a License of the platform",
+            [{"eventType": "UPDATE_LICENSE", "eventDetail": {"newLicense": "WTFPL"}}],
+            "field 'newLicense' is not a License",
+        ),
+        (
+            "UPDATE_PERMISSION role in the wrong case",
+            [{"eventType": "UPDATE_PERMISSION", "eventDetail": {"newRole": "Owner"}}],
+            "field 'newRole' is not a Role",
+        ),
+        (
+            "UPDATE_PERMISSION userId a node id",
+            [{"eventType": "UPDATE_PERMISSION", "eventDetail": {"userId": "N:user:1"}}],
+            "field 'userId' must be a JSON integer",
+        ),
+        (
+            "RESTORE_PACKAGE id beyond Int32",
+            [{"eventType": "RESTORE_PACKAGE", "eventDetail": {"id": 2**31}}],
+            "field 'id' must be a JSON integer",
+        ),
+        (
+            "publication status id a string",
+            [{"eventType": "ACCEPT_PUBLICATION", "eventDetail": {"publicationStatusId": "21"}}],
+            "field 'publicationStatusId' must be a JSON integer",
+        ),
+        (
+            "record id not a UUID",
+            [{"eventType": "DELETE_RECORD", "eventDetail": {"id": "'; DROP TABLE records; --"}}],
+            "field 'id' must be a UUID",
+        ),
         ("timestamp not a date", [{**UPDATE_NAME, "timestamp": "yesterday"}], "yesterday"),
         ("timestamp a number", [{**UPDATE_NAME, "timestamp": 1622548800}], "timestamp"),
         ("second event broken", [UPDATE_NAME, {"eventType": "NOPE", "eventDetail": {}}], "events[1]"),
@@ -306,19 +338,30 @@ def _hostile() -> list[HostileMessage]:
     # -- huge bodies, near the 256 KiB limit of SQS --------------------------------------------------
     padding = "9" * (SQS_MAX_BODY_BYTES - 2048)
     add("huge id string", _json("DeletePackageJob", _package(packageId=padding)), "packageId")
-    huge_events = [{"eventType": "NOPE", "eventDetail": {"n": i}} for i in range(8000)]
+    huge_events = [{"eventType": "NOPE", "eventDetail": {"n": i}} for i in range(4000)]
     add(
         "huge list of bad events",
         _json("DatasetChangelogEventJob", _changelog(events=huge_events)),
         "events[0]",
     )
+    add(
+        "body larger than SQS takes",
+        _json("DatasetChangelogEventJob", _changelog(events=[{"eventType": "NOPE", "eventDetail": {"n": 1}}] * 8000)),
+        "an SQS message holds at most 262144",
+    )
     deep = "[" * 5000 + "]" * 5000
     add("deeply nested arrays", f'{{"DeletePackageJob": {deep}}}', "nested deeper than")
-    deep_detail = '{"a": ' * 900 + "1" + "}" * 900
+    # A record property's old value is the one place a detail holds arbitrary JSON: the detail is
+    # well formed but for its depth.
+    deep_value = '{"a": ' * 900 + "1" + "}" * 900
+    deep_detail = (
+        '{"id": "5d7c1e2a-3b4f-4c6d-8e9f-0a1b2c3d4e5f", '
+        f'"properties": [{{"name": "p", "oldValue": {deep_value}, "newValue": 1}}]}}'
+    )
     add(
         "event detail nested 900 deep",
         '{"DatasetChangelogEventJob": {"organizationId": 7, "datasetId": 13, "userId": "u", "traceId": "t", '
-        f'"id": "x", "events": [{{"eventType": "CREATE_RECORD", "eventDetail": {deep_detail}}}]}}}}',
+        f'"id": "x", "events": [{{"eventType": "UPDATE_RECORD", "eventDetail": {deep_detail}}}]}}}}',
         "nested deeper than",
     )
     return corpus
@@ -379,6 +422,22 @@ def _valid() -> list[tuple[str, str]]:
                             "eventDetail": {"name": traversal},
                             "timestamp": "2021-06-01T14:00+02:00[Europe/Paris]",
                         },
+                    ],
+                ),
+            ),
+        ),
+        (
+            "DatasetChangelogEventJob restoring a package and updating the changelog",
+            _json(
+                "DatasetChangelogEventJob",
+                _changelog(
+                    id="c-5",
+                    events=[
+                        {
+                            "eventType": "RESTORE_PACKAGE",
+                            "eventDetail": {"id": 42, "name": "scan (1).nii", "originalName": traversal},
+                        },
+                        {"eventType": "UPDATE_CHANGELOG", "eventDetail": {"newChangelog": injection}},
                     ],
                 ),
             ),

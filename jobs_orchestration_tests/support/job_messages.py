@@ -55,7 +55,7 @@ def changelog(
     fields: dict[str, Any] = {
         "organizationId": organization_id,
         "datasetId": dataset_id,
-        "userId": "N:user:3c1f",
+        "userId": extra.pop("userId", "N:user:3c1f"),
         "traceId": extra.pop("traceId", f"trace-c{dataset_id}"),
         "id": extra.pop("id", str(uuid.uuid4())),
     }

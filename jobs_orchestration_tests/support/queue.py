@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from jobs_orchestration.devstack.aws import LocalAws
+from jobs_orchestration.intake.dead_letters import REASON, SOURCE_MESSAGE_ID
+from jobs_orchestration.resources import SQSResource
+
+
+def sqs_resource(aws: LocalAws) -> SQSResource:
+    return SQSResource(
+        queue_url=aws.queue_url,
+        dead_letter_queue_url=aws.dead_letter_queue_url,
+        endpoint_url=aws.endpoint_url,
+        region_name=aws.region,
+    )
 
 
 def send(aws: LocalAws, *bodies: str) -> None:
@@ -16,3 +29,33 @@ def counts(aws: LocalAws, url: str) -> tuple[int, int]:
     names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     attributes = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
     return int(attributes[names[0]]), int(attributes[names[1]])
+
+
+def dead_letters(aws: LocalAws, *, keep: bool = False) -> list[dict[str, Any]]:
+    """Every message on the dead-letter queue, body and attributes; taken off it unless `keep`."""
+    sqs = aws.client("sqs")
+    letters = []
+    handles = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=aws.dead_letter_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            attributes = {
+                name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()
+            }
+            letters.append({"body": message["Body"], **attributes})
+            handles.append(message["ReceiptHandle"])
+    for handle in handles:
+        if keep:
+            sqs.change_message_visibility(
+                QueueUrl=aws.dead_letter_queue_url, ReceiptHandle=handle, VisibilityTimeout=0
+            )
+        else:
+            sqs.delete_message(QueueUrl=aws.dead_letter_queue_url, ReceiptHandle=handle)
+    return letters
+
+
+__all__ = ["REASON", "SOURCE_MESSAGE_ID", "counts", "dead_letters", "send", "sqs_resource"]

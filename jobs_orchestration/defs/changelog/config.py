@@ -5,6 +5,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
+from jobs_orchestration.defs.job_messages import SourceMessage
+
 
 class ChangelogEventConfig(dg.Config):
     event_type: str = Field(description="The event's type name, e.g. UPDATE_NAME")
@@ -25,6 +27,9 @@ class ChangelogMessageConfig(dg.Config):
     trace_id: str = ""
     job_id: str = Field(default="", description="The producer's job id (empty for a launch from the UI)")
     events: list[ChangelogEventConfig]
+    source: SourceMessage | None = Field(
+        default=None, description="The job message as received (none for a launch from the UI)"
+    )
 
 
 class ChangelogEventsConfig(dg.Config):

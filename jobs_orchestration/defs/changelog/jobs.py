@@ -12,8 +12,13 @@ from jobs_orchestration.defs.changelog.config import (
     ChangelogEventsConfig,
     ChangelogMessageConfig,
 )
-from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY, RETRY_WHOLE_RUN_TAGS
-from jobs_orchestration.resources import PlatformDatabase, SNSResource
+from jobs_orchestration.defs.job_messages import dead_letter_members, dead_lettered_by_run_family
+from jobs_orchestration.defs.retries import (
+    OUTAGE_RETRY_POLICY,
+    RETRY_WHOLE_RUN_TAGS,
+    retry_only_transient_errors,
+)
+from jobs_orchestration.resources import PlatformDatabase, SNSResource, SQSResource
 
 JOB_FAMILY_TAGS = {"job_family": "changelog"}
 JOB_TAGS = {**JOB_FAMILY_TAGS, **RETRY_WHOLE_RUN_TAGS}
@@ -21,31 +26,58 @@ JOB_TAGS = {**JOB_FAMILY_TAGS, **RETRY_WHOLE_RUN_TAGS}
 
 @dg.op(name=RECORD_CHANGELOG_EVENTS_OP, tags=JOB_FAMILY_TAGS)
 def record_changelog_events(
-    context: dg.OpExecutionContext, config: ChangelogEventsConfig, platform_db: PlatformDatabase
+    context: dg.OpExecutionContext,
+    config: ChangelogEventsConfig,
+    platform_db: PlatformDatabase,
+    sqs: SQSResource,
 ) -> dict:
     """Store the events of every acceptable message as unpublished outbox rows, in one transaction.
 
-    A message whose organization, user or dataset is unknown, or whose details do not decode, is
-    refused whole; the others are still recorded, and the run fails at the end (after publishing).
+    A message whose organization, user or dataset is unknown, whose details do not decode, or whose
+    rows the database refuses, is refused whole and dead-lettered with the reason; the others are
+    recorded and published. A refused launch from the UI (no message) fails the run at the end.
     """
-    messages = [_incoming(message) for message in config.messages]
-    fallback_job_ids = [f"run-{context.run_id}-{index}" for index in range(len(messages))]
-    with platform_db.begin() as connection:
-        result = record_messages(
-            connection, messages, fallback_job_ids=fallback_job_ids, dagster_run_id=context.run_id
-        )
-    refused = {outcome.job_id: outcome.refused_reason for outcome in result.refused}
-    for job_id, reason in refused.items():
-        context.log.error(f"changelog message {job_id} refused: {reason}")
+    with retry_only_transient_errors():
+        already_dead = _dead_lettered_before(context, config.messages)
+        configs = [message for message in config.messages if not _is_in(message, already_dead)]
+        messages = [_incoming(message) for message in configs]
+        fallback_job_ids = [f"run-{context.run_id}-{index}" for index in range(len(messages))]
+        with platform_db.begin() as connection:
+            result = record_messages(
+                connection, messages, fallback_job_ids=fallback_job_ids, dagster_run_id=context.run_id
+            )
+        refused: dict[str, str] = {}
+        poison = []
+        for message, outcome in zip(configs, result.outcomes, strict=True):
+            if not outcome.refused:
+                continue
+            context.log.error(f"changelog message {outcome.job_id} refused: {outcome.refused_reason}")
+            if message.source is None:
+                refused[outcome.job_id] = outcome.refused_reason
+            else:
+                poison.append((message.source, f"refused: {outcome.refused_reason}"))
+        dead_letter_members(context, sqs, poison)
     context.add_output_metadata(
         {
-            "messages": len(messages),
+            "messages": len(config.messages),
             "events_recorded": result.inserted,
             "events_already_recorded": len(result.event_ids) - result.inserted,
-            "messages_refused": len(refused),
+            "messages_refused": len(result.refused),
+            "dead_lettered": len(poison),
         }
     )
     return {"event_ids": result.event_ids, "refused": refused}
+
+
+def _dead_lettered_before(context: dg.OpExecutionContext, messages: list[ChangelogMessageConfig]) -> set[str]:
+    """Messages an earlier try of this run already dead-lettered: they are not tried again."""
+    if not any(message.source is not None for message in messages):
+        return set()
+    return dead_lettered_by_run_family(context.instance, context.run)
+
+
+def _is_in(message: ChangelogMessageConfig, message_ids: set[str]) -> bool:
+    return message.source is not None and message.source.message_id in message_ids
 
 
 @dg.op(tags=JOB_FAMILY_TAGS)
@@ -57,9 +89,10 @@ def publish_changelog_events(
     PublishBatch failures are retried within the op (only the failed entries); what still fails
     stays in the outbox for `changelog_outbox_sensor`, and the run fails so people see the outage.
     """
-    report = publish_outbox(
-        platform_db.engine, sns.get_client(), sns.topic_arn, event_ids=recorded["event_ids"]
-    )
+    with retry_only_transient_errors():
+        report = publish_outbox(
+            platform_db.engine, sns.get_client(), sns.topic_arn, event_ids=recorded["event_ids"]
+        )
     _report(context, report)
     if report.failed:
         raise dg.Failure(
@@ -117,13 +150,14 @@ def publish_changelog_outbox(
     context: dg.OpExecutionContext, config: OutboxSweepConfig, platform_db: PlatformDatabase, sns: SNSResource
 ) -> None:
     """Publish every unpublished changelog row older than `min_age_seconds`."""
-    report = publish_outbox(
-        platform_db.engine,
-        sns.get_client(),
-        sns.topic_arn,
-        recorded_before=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=config.min_age_seconds),
-        max_attempts_so_far=config.max_publish_attempts,
-    )
+    with retry_only_transient_errors():
+        report = publish_outbox(
+            platform_db.engine,
+            sns.get_client(),
+            sns.topic_arn,
+            recorded_before=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=config.min_age_seconds),
+            max_attempts_so_far=config.max_publish_attempts,
+        )
     _report(context, report)
     if report.failed:
         raise dg.Failure(

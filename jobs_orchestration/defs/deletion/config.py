@@ -5,6 +5,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
+from jobs_orchestration.defs.job_messages import SourceMessage
+
 
 class DeletePackageRequest(dg.Config):
     """One DeletePackageJob message."""
@@ -14,6 +16,9 @@ class DeletePackageRequest(dg.Config):
     user_id: str = Field(default="", description="Node id of the user who asked for the deletion")
     trace_id: str = Field(default="", description="Correlates logs across services")
     job_id: str = Field(default="", description="The producer's job id (empty for a launch from the UI)")
+    source: SourceMessage | None = Field(
+        default=None, description="The job message as received (none for a launch from the UI)"
+    )
 
 
 class DeletePackagesConfig(dg.Config):
@@ -32,6 +37,9 @@ class DeleteDatasetConfig(dg.Config):
     trace_id: str = Field(default="", description="Correlates logs across services")
     job_id: str = Field(default="", description="The producer's job id (empty for a launch from the UI)")
     dry_run: bool = Field(default=False, description="Report what would be deleted, delete nothing")
+    source: SourceMessage | None = Field(
+        default=None, description="The job message as received (none for a launch from the UI)"
+    )
 
 
 DELETE_PACKAGES_OP = "delete_packages"

@@ -19,11 +19,18 @@ from jobs_orchestration.defs.deletion.config import (
     DeletePackagesConfig,
 )
 from jobs_orchestration.defs.deletion.resources import DeletionSettings
+from jobs_orchestration.defs.job_messages import (
+    SourceMessage,
+    dead_letter_members,
+    dead_lettered_by_run_family,
+)
+from jobs_orchestration.defs.retries import retry_only_transient_errors
 from jobs_orchestration.deletion.audit import JobMessage, record_deletion
-from jobs_orchestration.deletion.errors import DeletionRefused, is_transient
+from jobs_orchestration.deletion.errors import DeletionRefused
 from jobs_orchestration.deletion.report import DeletionReport, Outcome
 from jobs_orchestration.deletion.service import DeletionStores, delete_dataset, delete_package
-from jobs_orchestration.resources import PlatformDatabase
+from jobs_orchestration.failures import describe, is_transient
+from jobs_orchestration.resources import PlatformDatabase, SQSResource
 
 PACKAGE_JOB_NAME = "DeletePackageJob"
 DATASET_JOB_NAME = "DeleteDatasetJob"
@@ -36,23 +43,27 @@ def delete_packages(
     platform_db: PlatformDatabase,
     s3: S3Resource,
     deletion: DeletionSettings,
+    sqs: SQSResource,
 ) -> dg.Output[dict[str, Any]]:
     """Delete each requested package with all its descendants. Each request has its own outcome and
-    audit row; a refused or failed request does not stop the others, but fails the step at the end."""
-    stores = _stores(platform_db, s3, deletion)
-    reports = []
-    for request in config.requests:
-        message = JobMessage(PACKAGE_JOB_NAME, request.job_id, request.trace_id, request.user_id)
-        report = _run_request(
-            context,
-            lambda request=request: delete_package(
-                stores, request.package_id, request.organization_id, dry_run=config.dry_run
-            ),
-            DeletionReport("package", request.package_id, request.organization_id, Outcome.FAILED),
-        )
-        record_deletion(platform_db.engine, message, report, context.run_id)
-        reports.append(report)
-    return _finish(context, reports)
+    audit row; a request that fails for a reason of its own is dead-lettered and the others go on."""
+    with retry_only_transient_errors():
+        stores = _stores(platform_db, s3, deletion)
+        done_elsewhere = _dead_lettered_before(context, [request.source for request in config.requests])
+        outcomes = []
+        for request in config.requests:
+            if request.source is not None and request.source.message_id in done_elsewhere:
+                continue
+            message = JobMessage(PACKAGE_JOB_NAME, request.job_id, request.trace_id, request.user_id)
+            report = _run_request(
+                context,
+                lambda request=request: delete_package(
+                    stores, request.package_id, request.organization_id, dry_run=config.dry_run
+                ),
+                DeletionReport("package", request.package_id, request.organization_id, Outcome.FAILED),
+            )
+            outcomes.append((_audited(context, platform_db, message, report), request.source))
+        return _finish(context, sqs, outcomes)
 
 
 @dg.op(name=DELETE_DATASET_OP, pool="deletion")
@@ -62,17 +73,44 @@ def delete_dataset_op(
     platform_db: PlatformDatabase,
     s3: S3Resource,
     deletion: DeletionSettings,
+    sqs: SQSResource,
 ) -> dg.Output[dict[str, Any]]:
     """Delete a dataset: its assets, all its packages in pages, then its rows."""
-    stores = _stores(platform_db, s3, deletion)
-    message = JobMessage(DATASET_JOB_NAME, config.job_id, config.trace_id, config.user_id)
-    report = _run_request(
-        context,
-        lambda: delete_dataset(stores, config.dataset_id, config.organization_id, dry_run=config.dry_run),
-        DeletionReport("dataset", config.dataset_id, config.organization_id, Outcome.FAILED),
-    )
-    record_deletion(platform_db.engine, message, report, context.run_id)
-    return _finish(context, [report])
+    with retry_only_transient_errors():
+        if config.source is not None and _dead_lettered_before(context, [config.source]):
+            return dg.Output({"outcome": "dead_lettered"}, metadata={"outcome": "dead_lettered"})
+        stores = _stores(platform_db, s3, deletion)
+        message = JobMessage(DATASET_JOB_NAME, config.job_id, config.trace_id, config.user_id)
+        report = _run_request(
+            context,
+            lambda: delete_dataset(stores, config.dataset_id, config.organization_id, dry_run=config.dry_run),
+            DeletionReport("dataset", config.dataset_id, config.organization_id, Outcome.FAILED),
+        )
+        return _finish(context, sqs, [(_audited(context, platform_db, message, report), config.source)])
+
+
+def _dead_lettered_before(context: dg.OpExecutionContext, sources: list[SourceMessage | None]) -> set[str]:
+    """Messages of this run an earlier attempt already dead-lettered: they are not tried again."""
+    if not any(source is not None for source in sources):
+        return set()
+    return dead_lettered_by_run_family(context.instance, context.run)
+
+
+def _audited(
+    context: dg.OpExecutionContext, platform_db: PlatformDatabase, message: JobMessage, report: DeletionReport
+) -> DeletionReport:
+    """Write the request's audit row. A row the database refuses for good is the request's own failure
+    (reported, and dead-lettered with the rest of its kind); an outage fails the step, to be retried."""
+    try:
+        record_deletion(platform_db.engine, message, report, context.run_id)
+    except Exception as error:
+        if is_transient(error):
+            raise
+        report.message = f"{report.message} The audit row could not be written: {describe(error)}".strip()
+        report.outcome = Outcome.FAILED
+        report.transient = False
+        context.log.error(f"{report.kind} {report.resource_id}: {report.message}")
+    return report
 
 
 def _stores(platform_db: PlatformDatabase, s3: S3Resource, deletion: DeletionSettings) -> DeletionStores:
@@ -93,7 +131,7 @@ def _run_request(context: dg.OpExecutionContext, run, failed: DeletionReport) ->
         failed.message = str(refusal)
         report = failed
     except Exception as error:
-        failed.message = f"{failed.kind}_id {failed.resource_id}: {type(error).__name__}: {error}"
+        failed.message = f"{failed.kind}_id {failed.resource_id}: {describe(error)}"
         failed.transient = is_transient(error)
         failed.error_count = 1
         report = failed
@@ -102,12 +140,31 @@ def _run_request(context: dg.OpExecutionContext, run, failed: DeletionReport) ->
     return report
 
 
-def _finish(context: dg.OpExecutionContext, reports: list[DeletionReport]) -> dg.Output[dict[str, Any]]:
+def _finish(
+    context: dg.OpExecutionContext,
+    sqs: SQSResource,
+    outcomes: list[tuple[DeletionReport, SourceMessage | None]],
+) -> dg.Output[dict[str, Any]]:
+    reports = [report for report, _source in outcomes]
+    # A request refused or failed for good came with a message: that message goes to the dead-letter
+    # queue with the reason, and the run goes on. Without a message (a launch from the UI) it fails
+    # the step, as does any failure a retry may get past.
+    poison = [
+        (report, source)
+        for report, source in outcomes
+        if source is not None and not report.succeeded and not report.transient
+    ]
+    dead_letter_members(
+        context,
+        sqs,
+        [(source, f"{r.kind}_id {r.resource_id}: {r.outcome.value}: {r.message}") for r, source in poison],
+    )
+    dead_lettered = {id(report) for report, _source in poison}
     totals: dict[str, int] = {}
     for report in reports:
         for name, value in report.figures().items():
             totals[name] = totals.get(name, 0) + value
-    outcomes = [
+    outcomes_metadata = [
         {"kind": r.kind, "id": r.resource_id, "outcome": r.outcome.value, "message": r.message}
         for r in reports
     ]
@@ -115,7 +172,8 @@ def _finish(context: dg.OpExecutionContext, reports: list[DeletionReport]) -> dg
     metadata: dict[str, Any] = {
         **{name: dg.MetadataValue.int(value) for name, value in totals.items()},
         "outcome": overall,
-        "requests": dg.MetadataValue.json(outcomes),
+        "requests": dg.MetadataValue.json(outcomes_metadata),
+        "dead_lettered": dg.MetadataValue.int(len(poison)),
     }
     problems = [r for r in reports if not r.succeeded]
     if problems:
@@ -133,13 +191,14 @@ def _finish(context: dg.OpExecutionContext, reports: list[DeletionReport]) -> dg
             for name in ("packages_deleted", "objects_deleted", "bytes_deleted")
         },
     )
-    if problems:
+    unsettled = [r for r in problems if id(r) not in dead_lettered]
+    if unsettled:
         raise dg.Failure(
-            description="; ".join(r.message for r in problems),
+            description="; ".join(r.message for r in unsettled),
             metadata=metadata,
             # Retry when some request failed on a transient error: the retry deletes just what is left,
             # finished requests report already_deleted and refusals are refused again, unchanged.
-            allow_retries=any(r.outcome == Outcome.FAILED and r.transient for r in problems),
+            allow_retries=any(r.outcome == Outcome.FAILED and r.transient for r in unsettled),
         )
     return dg.Output({"outcome": overall, **totals}, metadata=metadata)
 

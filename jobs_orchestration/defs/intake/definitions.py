@@ -6,6 +6,8 @@ import dagster as dg
 
 from jobs_orchestration.defs.changelog.jobs import dataset_changelog_job
 from jobs_orchestration.defs.deletion.jobs import delete_dataset_job, delete_package_job
+from jobs_orchestration.defs.job_messages import DEAD_LETTER_QUEUE_ASSET
+from jobs_orchestration.defs.intake.failed_runs import failed_run_messages_sensor
 from jobs_orchestration.defs.intake.sensor import (
     JOB_QUEUE_ASSET,
     build_sqs_jobs_sensor,
@@ -20,4 +22,6 @@ sqs_jobs_sensor = build_sqs_jobs_sensor(
     minimum_interval_seconds=interval_from_environment(),
 )
 
-defs = dg.Definitions(assets=[JOB_QUEUE_ASSET], sensors=[sqs_jobs_sensor])
+defs = dg.Definitions(
+    assets=[JOB_QUEUE_ASSET, DEAD_LETTER_QUEUE_ASSET], sensors=[sqs_jobs_sensor, failed_run_messages_sensor]
+)

@@ -20,8 +20,12 @@ from jobs_orchestration.defs.deletion.config import (
     DeletePackageRequest,
     DeletePackagesConfig,
 )
-from jobs_orchestration.defs.storage.refresh import STORAGE_TOTALS_JOB, storage_refresh_run_request
-from jobs_orchestration.intake.handoff import JobBatch
+from jobs_orchestration.defs.job_messages import SourceMessage
+from jobs_orchestration.defs.storage.refresh import (
+    storage_refresh_all_run_request,
+    storage_refresh_run_request,
+)
+from jobs_orchestration.intake.handoff import JobBatch, ReceivedJob
 from jobs_orchestration.intake.messages import (
     CachePopulationJob,
     DatasetChangelogEventJob,
@@ -78,6 +82,7 @@ def bounded_list(values: list[str]) -> str:
 def run_request_for(batch: JobBatch) -> dg.RunRequest:
     tags = batch_tags(batch)
     first = batch.jobs[0]
+    sources = [source_of(member) for member in batch.members]
     if isinstance(first, DeletePackageJob):
         requests = [
             DeletePackageRequest(
@@ -86,8 +91,9 @@ def run_request_for(batch: JobBatch) -> dg.RunRequest:
                 user_id=job.user_id,
                 trace_id=job.trace_id,
                 job_id=job.id,
+                source=source,
             )
-            for job in batch.jobs
+            for job, source in zip(batch.jobs, sources, strict=True)
         ]
         config = dg.RunConfig(ops={DELETE_PACKAGES_OP: DeletePackagesConfig(requests=requests)})
         return dg.RunRequest(job_name=DELETE_PACKAGE_JOB, run_key=batch.run_key, run_config=config, tags=tags)
@@ -98,6 +104,7 @@ def run_request_for(batch: JobBatch) -> dg.RunRequest:
             user_id=first.user_id,
             trace_id=first.trace_id,
             job_id=first.id,
+            source=sources[0],
         )
         return dg.RunRequest(
             job_name=DELETE_DATASET_JOB,
@@ -106,7 +113,9 @@ def run_request_for(batch: JobBatch) -> dg.RunRequest:
             tags=tags,
         )
     if isinstance(first, DatasetChangelogEventJob):
-        messages = [changelog_message(job) for job in batch.jobs]
+        messages = [
+            changelog_message(job, source) for job, source in zip(batch.jobs, sources, strict=True)
+        ]
         return dg.RunRequest(
             job_name=DATASET_CHANGELOG_JOB,
             run_key=batch.run_key,
@@ -119,13 +128,19 @@ def run_request_for(batch: JobBatch) -> dg.RunRequest:
         # A batch holds one organization and one dry-run flag (see handoff.batches): repeats collapse.
         if first.organization_id is not None:
             return storage_refresh_run_request(
-                first.organization_id, dry_run=first.dry_run, run_key=batch.run_key, tags=tags
+                first.organization_id, dry_run=first.dry_run, run_key=batch.run_key, tags=tags, sources=sources
             )
-        return storage_refresh_all_request(dry_run=first.dry_run, run_key=batch.run_key, tags=tags)
+        return storage_refresh_all_run_request(
+            dry_run=first.dry_run, run_key=batch.run_key, tags=tags, sources=sources
+        )
     raise TypeError(f"no route for {type(first).__name__}")
 
 
-def changelog_message(job: DatasetChangelogEventJob) -> ChangelogMessageConfig:
+def source_of(member: ReceivedJob) -> SourceMessage:
+    return SourceMessage(message_id=member.message_id, body=member.body)
+
+
+def changelog_message(job: DatasetChangelogEventJob, source: SourceMessage | None = None) -> ChangelogMessageConfig:
     return ChangelogMessageConfig(
         organization_id=job.organization_id,
         dataset_id=job.dataset_id,
@@ -140,14 +155,5 @@ def changelog_message(job: DatasetChangelogEventJob) -> ChangelogMessageConfig:
             )
             for event in job.events
         ],
+        source=source,
     )
-
-
-def storage_refresh_all_request(*, dry_run: bool, run_key: str, tags: dict[str, str]) -> dg.RunRequest:
-    """Refresh every organization. The storage domain owns how (its run config); this falls back to a
-    plain request for its all-organizations job when that domain's helper is not there."""
-    try:
-        from jobs_orchestration.defs.storage.refresh import storage_refresh_all_run_request
-    except ImportError:
-        return dg.RunRequest(job_name=STORAGE_TOTALS_JOB, run_key=run_key, tags=tags)
-    return storage_refresh_all_run_request(dry_run=dry_run, run_key=run_key, tags=tags)

@@ -4,6 +4,7 @@ exists (the hand-off logic is in `jobs_orchestration.intake.handoff`)."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 
 import dagster as dg
@@ -65,7 +66,7 @@ def build_sqs_jobs_sensor(
         ),
     )
     def sqs_jobs_sensor(context: dg.SensorEvaluationContext, sqs: SQSResource) -> dg.SensorResult:
-        intake = QueueIntake(sqs.get_client(), sqs.queue_url, sqs.dead_letter_queue_url, limits)
+        intake = QueueIntake(sqs.get_intake_client(), sqs.queue_url, sqs.dead_letter_queue_url, limits)
 
         def run_exists(run_key: str) -> bool:
             runs = context.instance.get_run_ids(
@@ -83,10 +84,24 @@ def build_sqs_jobs_sensor(
             cursor=result.cursor,
             dynamic_partitions_requests=new_organization_partitions(context, result),
             asset_events=[queue_observation(result)],
-            skip_reason=None if result.requests else "no new job messages",
+            skip_reason=None if result.requests else skip_reason(result),
         )
 
     return sqs_jobs_sensor
+
+
+def skip_reason(result: TickResult) -> str:
+    """Why a tick asked for no run, in words an operator scanning the tick history can act on."""
+    parts = []
+    if result.dead_letters:
+        reasons = Counter(letter.reason[:120] for letter in result.dead_letters)
+        summary = "; ".join(f"{count} × {reason}" for reason, count in reasons.most_common(3))
+        parts.append(f"{len(result.dead_letters)} message(s) dead-lettered ({summary})")
+    if result.unreachable:
+        parts.append("SQS did not answer; nothing was acknowledged, the next tick tries again")
+    elif result.errors:
+        parts.append(f"{len(result.errors)} error(s), the first: {result.errors[0][:300]}")
+    return "; ".join(parts) or "no new job messages"
 
 
 def new_organization_partitions(

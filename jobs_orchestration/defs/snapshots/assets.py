@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from jobs_orchestration.defs.retries import retry_only_transient_errors
 from jobs_orchestration.defs.snapshots.config import SnapshotCleanupConfig
 from jobs_orchestration.resources import EmailParserDatabase, SnapshotStoreResource
 from jobs_orchestration.snapshots.cleanup import (
@@ -31,11 +32,12 @@ def snapshot_cleanup(
     email_parser_db: EmailParserDatabase,
     snapshot_store: SnapshotStoreResource,
 ) -> Iterator[dg.MaterializeResult]:
-    try:
-        options = config.to_options()
-        report = run_cleanup(email_parser_db.engine, snapshot_store.get_store(), options)
-    except (ValueError, TooManyDeletions, CleanupAlreadyRunning) as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from error
+    with retry_only_transient_errors():
+        try:
+            options = config.to_options()
+            report = run_cleanup(email_parser_db.engine, snapshot_store.get_store(), options)
+        except (ValueError, TooManyDeletions, CleanupAlreadyRunning) as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from error
 
     with email_parser_db.engine.connect() as connection:
         freed_files, freed_bytes = storage_savings(connection, dt.datetime.now(dt.UTC))

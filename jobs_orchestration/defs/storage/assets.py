@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from jobs_orchestration.defs.retries import retry_only_transient_errors
 from jobs_orchestration.defs.storage.config import StorageTotalsConfig
 from jobs_orchestration.defs.storage.metadata import level_metadata, storage_events
 from jobs_orchestration.defs.storage.partitions import organizations
@@ -42,15 +43,16 @@ def _refresh(
 ) -> Iterator[dg.MaterializeResult]:
     organization_id = organization_id_of(context.partition_key)
     started = time.perf_counter()
-    try:
-        totals = refresh_organizations(
-            platform_db.engine,
-            [organization_id],
-            levels=ALL_LEVELS if config.dry_run else [level],
-            dry_run=config.dry_run,
-        )[organization_id]
-    except UnknownOrganization as error:
-        raise dg.Failure(str(error), allow_retries=False) from error
+    with retry_only_transient_errors():
+        try:
+            totals = refresh_organizations(
+                platform_db.engine,
+                [organization_id],
+                levels=ALL_LEVELS if config.dry_run else [level],
+                dry_run=config.dry_run,
+            )[organization_id]
+        except UnknownOrganization as error:
+            raise dg.Failure(str(error), allow_retries=False) from error
     duration = time.perf_counter() - started
     if config.dry_run:
         for event in storage_events(totals, duration_seconds=duration):

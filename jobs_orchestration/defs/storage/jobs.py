@@ -5,7 +5,7 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY
+from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY, retry_only_transient_errors
 from jobs_orchestration.defs.storage.assets import STORAGE_POOL, storage_assets
 from jobs_orchestration.defs.storage.config import StorageTotalsConfig
 from jobs_orchestration.defs.storage.metadata import storage_events
@@ -19,6 +19,7 @@ from jobs_orchestration.defs.storage.refresh import (
 from jobs_orchestration.resources import PlatformDatabase
 from jobs_orchestration.storage_totals import (
     DEFAULT_BATCH_SIZE,
+    BatchResult,
     DEFAULT_PARALLEL_BATCHES,
     MAX_PARALLEL_BATCHES,
     refresh_all_organizations,
@@ -58,33 +59,36 @@ def refresh_all_organizations_op(
     known = set(context.instance.get_dynamic_partitions(organizations.name))
     refreshed = changed = 0
     started = time.perf_counter()
-    for batch in refresh_all_organizations(
+    batches = refresh_all_organizations(
         platform_db.engine,
         dry_run=config.dry_run,
         batch_size=config.organizations_per_batch,
         parallel_batches=config.parallel_batches,
-    ):
-        new_keys = [
-            str(t.organization_id) for t in batch.organizations if str(t.organization_id) not in known
-        ]
-        if new_keys:
-            # A materialization is only shown on a partition that exists.
-            context.instance.add_dynamic_partitions(organizations.name, new_keys)
-            known.update(new_keys)
-        for totals in batch.organizations:
-            for event in storage_events(
-                totals,
-                duration_seconds=batch.duration_seconds,
-                organizations_in_batch=len(batch.organizations),
-            ):
-                context.log_event(event)
-            changed += totals.rows_changed
-        refreshed += len(batch.organizations)
+    )
+    with retry_only_transient_errors():
+        for batch in batches:
+            _record_batch(context, batch, known)
+            changed += sum(totals.rows_changed for totals in batch.organizations)
+            refreshed += len(batch.organizations)
     verb = "would change" if config.dry_run else "changed"
     context.log.info(
         f"Refreshed {refreshed} organizations in {time.perf_counter() - started:.1f} s; "
         f"{changed} cache rows {verb}"
     )
+
+
+def _record_batch(context: dg.OpExecutionContext, batch: BatchResult, known: set[str]) -> None:
+    """One event per asset and organization of the batch, on partitions that exist."""
+    new_keys = [str(t.organization_id) for t in batch.organizations if str(t.organization_id) not in known]
+    if new_keys:
+        # A materialization is only shown on a partition that exists.
+        context.instance.add_dynamic_partitions(organizations.name, new_keys)
+        known.update(new_keys)
+    for totals in batch.organizations:
+        for event in storage_events(
+            totals, duration_seconds=batch.duration_seconds, organizations_in_batch=len(batch.organizations)
+        ):
+            context.log_event(event)
 
 
 @dg.job(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from jobs_orchestration.defs.job_messages import SourceMessage
 from jobs_orchestration.defs.storage.config import StorageTotalsConfig
 
 STORAGE_ASSETS = ("package_storage", "dataset_storage", "organization_storage")
@@ -23,8 +24,9 @@ def storage_refresh_run_request(
     dry_run: bool = False,
     run_key: str | None = None,
     tags: dict[str, str] | None = None,
+    sources: list[SourceMessage] | None = None,
 ) -> dg.RunRequest:
-    config = StorageTotalsConfig(dry_run=dry_run)
+    config = StorageTotalsConfig(dry_run=dry_run, sources=sources or [])
     return dg.RunRequest(
         job_name=STORAGE_REFRESH_JOB,
         partition_key=str(organization_id),
@@ -40,12 +42,16 @@ def storage_refresh_run_request(
 
 
 def storage_refresh_all_run_request(
-    dry_run: bool = False, run_key: str | None = None, tags: dict[str, str] | None = None
+    dry_run: bool = False,
+    run_key: str | None = None,
+    tags: dict[str, str] | None = None,
+    sources: list[SourceMessage] | None = None,
 ) -> dg.RunRequest:
     """A CachePopulationJob without an organization: every organization, in batched runs."""
+    config = StorageTotalsConfig(dry_run=dry_run, sources=sources or [])
     return dg.RunRequest(
         job_name=STORAGE_TOTALS_JOB,
         run_key=run_key,
-        run_config=dg.RunConfig(ops={REFRESH_ALL_ORGANIZATIONS_OP: StorageTotalsConfig(dry_run=dry_run)}),
+        run_config=dg.RunConfig(ops={REFRESH_ALL_ORGANIZATIONS_OP: config}),
         tags={**STORAGE_TAGS, **(tags or {})},
     )

@@ -1,0 +1,117 @@
+"""Sending job messages to the dead-letter queue: the body unchanged (so `jobs-orchestration dlq
+redrive` can replay it once the cause is fixed) and why, as message attributes.
+
+Three places dead-letter: the intake (a message that cannot be parsed or routed), a run (one member of
+its batch failed for a reason of its own), and the run-failure sensor (a run failed for good: the
+messages it held). They all send through `send_dead_letters`, so every dead letter reads the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobs_orchestration.connectivity import is_unreachable
+from jobs_orchestration.failures import describe
+
+SQS_MAX_BATCH = 10
+"""SQS returns, sends and deletes at most 10 messages per call."""
+SQS_MAX_BATCH_BYTES = 1_048_576
+"""SQS refuses a SendMessageBatch whose bodies and attributes add up to more than 1 MiB."""
+MAX_ATTRIBUTE_CHARS = 2000
+"""A reason is cut to this length: enough to act on, and it keeps a dead letter near its body's size."""
+
+REASON = "reason"
+SOURCE_MESSAGE_ID = "source_message_id"
+RUN_ID = "run_id"
+DEAD_LETTERED_BY = "dead_lettered_by"
+"""`intake` (parse or route), `run` (one member of a batch), or `run_failure` (the run failed for good)."""
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    """The id SQS gave the message on the job queue."""
+    body: str
+    reason: str
+    dead_lettered_by: str = "intake"
+    run_id: str | None = None
+    receipt_handle: str | None = None
+    """Its handle on the job queue while it is still there (the intake deletes it once sent)."""
+
+
+@dataclass
+class SendOutcome:
+    sent: list[DeadLetter] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    unreachable: bool = False
+    """SQS did not answer: the letters not sent were not tried after that."""
+
+    @property
+    def all_sent(self) -> bool:
+        return not self.errors and not self.unreachable
+
+
+def send_dead_letters(client: Any, dead_letter_queue_url: str, letters: Sequence[DeadLetter]) -> SendOutcome:
+    """Send each letter once; stop at the first call SQS does not answer."""
+    outcome = SendOutcome()
+    for chunk in _send_batches(letters):
+        entries = [{"Id": str(index), **message_entry(letter)} for index, letter in enumerate(chunk)]
+        try:
+            response = client.send_message_batch(QueueUrl=dead_letter_queue_url, Entries=entries)
+        except Exception as error:
+            outcome.errors.append(f"dead-letter send failed: {describe(error)}")
+            if is_unreachable(error):
+                outcome.unreachable = True
+                break
+            continue
+        outcome.sent.extend(chunk[int(entry["Id"])] for entry in response.get("Successful", []))
+        for failure in response.get("Failed", []):
+            letter = chunk[int(failure["Id"])]
+            outcome.errors.append(
+                f"dead-letter send failed for {letter.message_id}: "
+                f"{failure.get('Code')}: {failure.get('Message', '')}".strip()
+            )
+    return outcome
+
+
+def message_entry(letter: DeadLetter) -> dict[str, Any]:
+    attributes = {
+        REASON: letter.reason[:MAX_ATTRIBUTE_CHARS],
+        SOURCE_MESSAGE_ID: letter.message_id,
+        DEAD_LETTERED_BY: letter.dead_lettered_by,
+    }
+    if letter.run_id:
+        attributes[RUN_ID] = letter.run_id
+    return {
+        # SQS refuses an empty body; the reason says it was empty.
+        "MessageBody": letter.body or "(empty body)",
+        "MessageAttributes": {
+            name: {"DataType": "String", "StringValue": value} for name, value in attributes.items() if value
+        },
+    }
+
+
+def _entry_bytes(entry: dict[str, Any]) -> int:
+    attributes = entry["MessageAttributes"]
+    return len(entry["MessageBody"].encode()) + sum(
+        len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
+        for name, value in attributes.items()
+    )
+
+
+def _send_batches(letters: Sequence[DeadLetter]) -> list[list[DeadLetter]]:
+    """Letters in SendMessageBatch-sized groups: at most 10, and at most 1 MiB together (a few bodies
+    near the size limit already exceed it). A letter too large on its own goes alone; SQS refuses it,
+    and the caller leaves it where it was (on the main queue, whose redrive policy moves it on)."""
+    batches: list[list[DeadLetter]] = []
+    size = 0
+    for letter in letters:
+        entry_size = _entry_bytes(message_entry(letter))
+        if not batches or len(batches[-1]) == SQS_MAX_BATCH or size + entry_size > SQS_MAX_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(letter)
+        size += entry_size
+    return batches
