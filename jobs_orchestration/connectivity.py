@@ -8,12 +8,16 @@ in the run, and, beyond those, of a visible failure that leaves a record of what
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import boto3
 import sqlalchemy.exc
 from botocore.config import Config
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.exceptions import HTTPClientError
+
+from jobs_orchestration import settings
 
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 30
@@ -50,6 +54,36 @@ def aws_client_config(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         retries={"total_max_attempts": max_attempts, "mode": "standard"},
+    )
+
+
+def aws_client(
+    service: str,
+    *,
+    region_name: str | None = None,
+    endpoint_url: str | None = None,
+    profile_name: str | None = None,
+    use_ssl: bool = True,
+    verify: bool | str | None = None,
+    aws_access_key_id: str | None = None,
+    aws_secret_access_key: str | None = None,
+    aws_session_token: str | None = None,
+    config: Config | None = None,
+) -> Any:
+    """A boto3 client with bounded calls (`aws_client_config()` unless `config` is given). Unset
+    arguments fall back to boto3's own lookup (AWS_ENDPOINT_URL, the credentials chain, the profile),
+    except the region: AWS_REGION is read here, because botocore alone reads only AWS_DEFAULT_REGION."""
+    session = boto3.session.Session(profile_name=profile_name)
+    return session.client(
+        service,
+        region_name=region_name or os.environ.get(settings.AWS_REGION) or None,
+        endpoint_url=endpoint_url,
+        use_ssl=use_ssl,
+        verify=verify,
+        aws_access_key_id=aws_access_key_id,
+        aws_secret_access_key=aws_secret_access_key,
+        aws_session_token=aws_session_token,
+        config=config or aws_client_config(),
     )
 
 

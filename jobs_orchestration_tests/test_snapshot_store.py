@@ -84,6 +84,40 @@ def test_a_symlink_out_of_the_folder_is_refused(tmp_path):
     assert (outside / "secret.pdf").read_bytes() == b"keep me"
 
 
+@pytest.mark.parametrize("placed", ["link to a file outside", "dangling link outside", "stale file"])
+def test_a_write_never_goes_through_what_sits_at_its_temporary_name(tmp_path, placed):
+    """A file is written to a temporary name beside it, then renamed into place. Whatever already sits
+    at that name (a link out of the root planted by someone with write access to the folder, or a
+    leftover of a killed write) is neither written through nor overwritten: the write takes a fresh name."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = outside / "victim"
+    store = LocalFolderStore(tmp_path / "root")
+    (store.root / "2026").mkdir(parents=True)
+    temporary = store.root / "2026" / ".a.pdf.partial"
+    if placed == "link to a file outside":
+        target.write_bytes(b"keep me")
+        os.symlink(target, temporary)
+    elif placed == "dangling link outside":
+        os.symlink(target, temporary)
+    else:
+        temporary.write_bytes(b"left by a killed write")
+
+    store.put("2026/a.pdf", b"%PDF-1.7 snapshot")
+
+    assert store.get("2026/a.pdf") == b"%PDF-1.7 snapshot"
+    assert not (store.root / "2026" / "a.pdf").is_symlink()
+    if placed == "link to a file outside":
+        assert target.read_bytes() == b"keep me"
+    elif placed == "dangling link outside":
+        assert not target.exists()
+    else:
+        assert temporary.read_bytes() == b"left by a killed write"
+    assert temporary.is_symlink() == (placed != "stale file")
+    assert sorted(os.listdir(outside)) == (["victim"] if placed == "link to a file outside" else [])
+    assert list(store.iter_keys()) == ["2026/a.pdf"]
+
+
 def test_s3_bulk_delete_goes_in_batches_of_1000(local_aws):
     client = local_aws.client("s3")
     calls = []

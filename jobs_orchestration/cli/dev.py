@@ -29,7 +29,7 @@ def dev(port: int, database_url: str | None, no_seed: bool, reset: bool) -> None
         _remove_local_data(stack)
     with stack:
         click.echo(f"\nDagster UI: {stack.ui_url}")
-        click.echo(f"Environment for other shells: source {stack.workdir / 'env'}")
+        click.echo(f"Environment for other shells: source {stack.workdir / 'env'} (removed when it stops)")
         click.echo("Ctrl-C stops everything.\n")
         stack.run_forever()
 

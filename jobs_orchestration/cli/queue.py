@@ -3,15 +3,26 @@ way the platform's services do, and inspect or replay dead letters."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import click
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ReadTimeoutError,
+)
 
 from jobs_orchestration import settings
+from jobs_orchestration.connectivity import aws_client, aws_client_config
 from jobs_orchestration.intake.handoff import SQS_MAX_BATCH
 from jobs_orchestration.intake.messages import MessageRejected, parse_job_message
 
@@ -40,8 +51,67 @@ job_id_option = click.option(
 )
 
 
-def sqs_client(endpoint_url: str | None) -> Any:
-    return boto3.client("sqs", endpoint_url=endpoint_url)
+CONNECT_TIMEOUT_SECONDS = 3
+READ_TIMEOUT_SECONDS = 6
+MAX_ATTEMPTS = 2
+"""A person waits for these commands: an endpoint that is not there or never answers is reported within
+about 13 s (two attempts of 6 s and a backoff), shorter than the jobs' bounds."""
+DEAD_LETTER_WAIT_SECONDS = 1
+"""Each receive of `dlq` long-polls this long, well within the read timeout. A long poll asks every SQS
+server, so an empty answer means there are no more; naming it here keeps a queue's own receive wait
+(up to 20 s) from outlasting the read timeout."""
+
+
+@contextlib.contextmanager
+def sqs_client(endpoint_url: str | None) -> Iterator[Any]:
+    """An SQS client with the command line's bounds. A call that fails ends the command with one line
+    naming the endpoint and what happened, no traceback, so an endpoint nothing serves any more (a
+    `.local/env` left by a stack that stopped) is plain to see."""
+    config = aws_client_config(
+        MAX_ATTEMPTS, connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS
+    )
+    try:
+        client = aws_client("sqs", endpoint_url=endpoint_url, config=config)
+    except NoRegionError:
+        raise click.ClickException(
+            f"no AWS region: set {settings.AWS_REGION} (or AWS_DEFAULT_REGION, or a profile's region)"
+        ) from None
+    try:
+        yield client
+    except (BotoCoreError, ClientError) as error:
+        raise click.ClickException(f"SQS at {client.meta.endpoint_url} {_what_happened(error)}") from None
+
+
+def _what_happened(error: BotoCoreError | ClientError) -> str:
+    if isinstance(error, ReadTimeoutError):
+        return f"did not answer within {READ_TIMEOUT_SECONDS} s ({MAX_ATTEMPTS} attempts)"
+    if isinstance(error, ConnectTimeoutError):
+        return f"could not connect within {CONNECT_TIMEOUT_SECONDS} s ({MAX_ATTEMPTS} attempts)"
+    if isinstance(error, EndpointConnectionError):
+        return f"could not connect: {_reason(error)} ({MAX_ATTEMPTS} attempts)"
+    if isinstance(error, ConnectionClosedError):
+        return "closed the connection without answering"
+    if isinstance(error, NoCredentialsError):
+        return "was not called: no AWS credentials found (variables, profile or role)"
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"refused the call: {details.get('Code', '?')}: {_one_line(details.get('Message', ''))}"
+    return f"failed: {_one_line(error)}"
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _reason(error: BaseException) -> str:
+    """The operating system's words for a failed connection ('Connection refused'), found among the
+    errors botocore wraps it in."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return "the connection failed"
 
 
 @click.group()
@@ -55,7 +125,8 @@ def _send(queue_url: str, endpoint_url: str | None, body: str, *, validate: bool
             parse_job_message(body)
         except MessageRejected as rejected:
             raise click.BadParameter(rejected.reason) from None
-    message_id = sqs_client(endpoint_url).send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"]
+    with sqs_client(endpoint_url) as client:
+        message_id = client.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"]
     click.echo(message_id)
 
 
@@ -193,6 +264,7 @@ def _dead_letters(client: Any, url: str, limit: int) -> Iterator[dict[str, Any]]
             QueueUrl=url,
             MaxNumberOfMessages=min(SQS_MAX_BATCH, limit - seen),
             VisibilityTimeout=LISTING_VISIBILITY_SECONDS,
+            WaitTimeSeconds=DEAD_LETTER_WAIT_SECONDS,
             MessageAttributeNames=["All"],
             AttributeNames=["All"],
         ).get("Messages", [])
@@ -225,17 +297,17 @@ limit_option = click.option("--limit", type=int, default=1000, show_default=True
 @endpoint_option
 def list_dead_letters(limit, dead_letter_queue_url, endpoint_url) -> None:
     """Print each dead letter as one JSON line: its id, source message id, reason and body."""
-    client = sqs_client(endpoint_url)
-    messages = list(_dead_letters(client, dead_letter_queue_url, limit))
-    for message in messages:
-        line = {
-            "message_id": message["MessageId"],
-            "source_message_id": _attribute(message, "source_message_id"),
-            "reason": _attribute(message, "reason"),
-            "body": message["Body"],
-        }
-        click.echo(json.dumps(line))
-    _release(client, dead_letter_queue_url, messages)
+    with sqs_client(endpoint_url) as client:
+        messages = list(_dead_letters(client, dead_letter_queue_url, limit))
+        for message in messages:
+            line = {
+                "message_id": message["MessageId"],
+                "source_message_id": _attribute(message, "source_message_id"),
+                "reason": _attribute(message, "reason"),
+                "body": message["Body"],
+            }
+            click.echo(json.dumps(line))
+        _release(client, dead_letter_queue_url, messages)
 
 
 @dlq.command("redrive")
@@ -252,31 +324,32 @@ def list_dead_letters(limit, dead_letter_queue_url, endpoint_url) -> None:
 def redrive(ids, limit, queue_url, dead_letter_queue_url, endpoint_url) -> None:
     """Put dead letters back on the job queue (after fixing what rejected them) and remove them from the
     dead-letter queue."""
-    client = sqs_client(endpoint_url)
-    wanted = set(ids)
-    chosen, others = [], []
-    for message in _dead_letters(client, dead_letter_queue_url, limit):
-        match = not wanted or {message["MessageId"], _attribute(message, "source_message_id")} & wanted
-        (chosen if match else others).append(message)
-    _release(client, dead_letter_queue_url, others)
-    moved = 0
-    for start in range(0, len(chosen), SQS_MAX_BATCH):
-        chunk = chosen[start : start + SQS_MAX_BATCH]
-        sent = client.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(chunk)],
-        )
-        done = [chunk[int(entry["Id"])] for entry in sent.get("Successful", [])]
-        if done:
-            client.delete_message_batch(
-                QueueUrl=dead_letter_queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+    with sqs_client(endpoint_url) as client:
+        wanted = set(ids)
+        chosen, others = [], []
+        for message in _dead_letters(client, dead_letter_queue_url, limit):
+            match = not wanted or {message["MessageId"], _attribute(message, "source_message_id")} & wanted
+            (chosen if match else others).append(message)
+        _release(client, dead_letter_queue_url, others)
+        moved = 0
+        for start in range(0, len(chosen), SQS_MAX_BATCH):
+            chunk = chosen[start : start + SQS_MAX_BATCH]
+            sent = client.send_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(chunk)],
             )
-        moved += len(done)
-        for failure in sent.get("Failed", []):
-            click.echo(
-                f"not redriven: {chunk[int(failure['Id'])]['MessageId']}: {failure.get('Message')}", err=True
-            )
+            done = [chunk[int(entry["Id"])] for entry in sent.get("Successful", [])]
+            if done:
+                client.delete_message_batch(
+                    QueueUrl=dead_letter_queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
+            moved += len(done)
+            for failure in sent.get("Failed", []):
+                click.echo(
+                    f"not redriven: {chunk[int(failure['Id'])]['MessageId']}: {failure.get('Message')}",
+                    err=True,
+                )
     click.echo(f"redrove {moved} message(s)")
     missing = wanted - {m["MessageId"] for m in chosen} - {_attribute(m, "source_message_id") for m in chosen}
     if missing:
@@ -289,5 +362,6 @@ def redrive(ids, limit, queue_url, dead_letter_queue_url, endpoint_url) -> None:
 @click.confirmation_option(prompt="This deletes every dead letter. Continue?")
 def purge(dead_letter_queue_url, endpoint_url) -> None:
     """Delete every dead letter."""
-    sqs_client(endpoint_url).purge_queue(QueueUrl=dead_letter_queue_url)
+    with sqs_client(endpoint_url) as client:
+        client.purge_queue(QueueUrl=dead_letter_queue_url)
     click.echo("purged the dead-letter queue")

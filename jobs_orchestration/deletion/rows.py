@@ -230,24 +230,62 @@ def remaining_in_scope(
     return remaining
 
 
-def remove_dataset(engine: Engine, dataset_id: int, page_size: int = ROW_PAGE) -> int:
-    """Remove the dataset's package tombstones a page at a time (short transactions), then the dataset
-    row; the database cascades the rest (storage cache rows). Changelog events stay: they are the
-    dataset's audit trail. Returns how many package rows went."""
-    removed = 0
+@dataclass
+class ForeignPackages:
+    """Packages filed under a dataset but belonging to another organization (inconsistent data): its
+    deletion never touches them, and they keep the dataset row, whose removal would cascade into them."""
+
+    count: int = 0
+    sample: list[tuple[int, int]] = field(default_factory=list)
+    """(package id, organization id) of the first few."""
+
+    def describe(self) -> str:
+        named = ", ".join(f"package_id {package} (organization_id {owner})" for package, owner in self.sample)
+        more = f" and {self.count - len(self.sample)} more" if self.count > len(self.sample) else ""
+        return f"{self.count} package(s) of other organizations ({named}{more})"
+
+
+def foreign_packages(
+    connection: Connection, dataset_id: int, organization_id: int, sample_size: int = 10
+) -> ForeignPackages:
+    foreign = sa.select(Package.id, Package.organization_id).where(
+        Package.dataset_id == dataset_id, Package.organization_id != organization_id
+    )
+    count = connection.execute(sa.select(sa.func.count()).select_from(foreign.subquery())).scalar_one()
+    if not count:
+        return ForeignPackages()
+    sample = connection.execute(foreign.order_by(Package.id).limit(sample_size)).all()
+    return ForeignPackages(count, [(row.id, row.organization_id) for row in sample])
+
+
+def remove_dataset(
+    engine: Engine, dataset_id: int, organization_id: int, page_size: int = ROW_PAGE
+) -> ForeignPackages:
+    """Remove the organization's package tombstones of the dataset a page at a time (short
+    transactions), then the dataset row; the database cascades the rest (storage cache rows).
+    Changelog events stay: they are the dataset's audit trail. While another organization's package
+    names the dataset nothing is removed (a removed parent or dataset row would cascade into it), and
+    that package is returned; an empty answer means the dataset is gone."""
+    with engine.connect() as connection:
+        foreign = foreign_packages(connection, dataset_id, organization_id)
+    if foreign.count:
+        return foreign
     while True:
         with engine.begin() as connection:
             page = (
                 sa.select(Package.id)
-                .where(Package.dataset_id == dataset_id)
+                .where(Package.dataset_id == dataset_id, Package.organization_id == organization_id)
                 .order_by(Package.id)
                 .limit(page_size)
                 .scalar_subquery()
             )
-            count = connection.execute(sa.delete(Package).where(Package.id.in_(page))).rowcount
-        if not count:
-            break
-        removed += count
+            if not connection.execute(sa.delete(Package).where(Package.id.in_(page))).rowcount:
+                break
     with engine.begin() as connection:
-        connection.execute(sa.delete(Dataset).where(Dataset.id == dataset_id))
-    return removed
+        # The row lock makes a package filed under the dataset from now on wait for this transaction
+        # (its foreign key check), so the check below sees every package the delete could cascade into.
+        connection.execute(sa.select(Dataset.id).where(Dataset.id == dataset_id).with_for_update())
+        foreign = foreign_packages(connection, dataset_id, organization_id)
+        if not foreign.count:
+            connection.execute(sa.delete(Dataset).where(Dataset.id == dataset_id))
+    return foreign

@@ -59,15 +59,22 @@ class PackageTree:
 
 @dataclass(frozen=True)
 class DatasetPackages:
-    """Every package of a dataset (served by the (dataset_id, id) index)."""
+    """Every package of a dataset that belongs to the dataset's organization (served by the
+    (dataset_id, id) index). A package row naming the dataset but another organization is not the
+    requester's to delete, whatever its dataset says."""
 
     dataset_id: int
+    organization_id: int
 
     def page(self, connection: Connection, after: int, limit: int) -> list[int]:
         return list(
             connection.execute(
                 sa.select(Package.id)
-                .where(Package.dataset_id == self.dataset_id, Package.id > after)
+                .where(
+                    Package.dataset_id == self.dataset_id,
+                    Package.organization_id == self.organization_id,
+                    Package.id > after,
+                )
                 .order_by(Package.id)
                 .limit(limit)
             ).scalars()

@@ -75,9 +75,14 @@ def delete_dataset(
     if verdict is GuardVerdict.ALREADY_DELETED:
         report.message = f"dataset_id {dataset_id} is already deleted"
         return report
-    scope = DatasetPackages(dataset_id)
+    scope = DatasetPackages(dataset_id, organization_id)
     if dry_run:
-        return _dry_run(stores, scope, report, dataset_id=dataset_id)
+        _dry_run(stores, scope, report, dataset_id=dataset_id)
+        with stores.engine.connect() as connection:
+            foreign = rows.foreign_packages(connection, dataset_id, organization_id)
+        if foreign.count:
+            report.message += f"; {foreign.describe()} would be left untouched and keep the dataset row"
+        return report
     with _pipeline(stores, report) as pipeline:
         _feed_assets(stores, dataset_id, pipeline)
         report.packages_deleted = _feed(stores, scope, pipeline)
@@ -85,7 +90,9 @@ def delete_dataset(
     report.remaining = rows.remaining_in_scope(stores.engine, scope, dataset_id=dataset_id)
     if report.remaining.total or report.error_count:
         return _failed(report)
-    rows.remove_dataset(stores.engine, dataset_id)
+    foreign = rows.remove_dataset(stores.engine, dataset_id, organization_id)
+    if foreign.count:
+        return _kept_by_foreign_packages(report, foreign)
     report.outcome = Outcome.DELETED
     return report
 
@@ -168,6 +175,21 @@ def _failed(report: DeletionReport) -> DeletionReport:
     )
     if "unreachable" in report.errors:
         report.message += f" (stopped early: {report.errors['unreachable']})"
+    return report
+
+
+def _kept_by_foreign_packages(report: DeletionReport, foreign: rows.ForeignPackages) -> DeletionReport:
+    """The requester's part of the dataset is gone; what is left belongs to other organizations and
+    needs a person (a retry would meet the same rows), so the failure is permanent."""
+    report.outcome = Outcome.FAILED
+    report.transient = False
+    report.error_count += 1
+    report.errors["foreign_packages"] = foreign.describe()
+    report.message = (
+        f"dataset_id {report.resource_id}: the packages of organization_id {report.organization_id} are "
+        f"deleted, but {foreign.describe()} name the dataset and were left untouched; the dataset row "
+        "stays DELETING until they are moved out of it or deleted by their organization"
+    )
     return report
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -24,6 +26,7 @@ from jobs_orchestration.devstack.seed import SeedSizes, http_object_writer, seed
 from jobs_orchestration.snapshots.store import LocalFolderStore
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 STOP_GRACE_SECONDS = 15
 
 
@@ -31,6 +34,20 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def write_environment_file(path: Path, environment: dict[str, str]) -> None:
+    """Write `export NAME=value` lines that a POSIX shell sources back to exactly these values. The file
+    replaces any earlier one and is created readable by its owner only (it may hold a database URL with
+    its password), never readable by others even for a moment."""
+    for name in environment:
+        if not _SHELL_NAME.fullmatch(name):
+            raise ValueError(f"environment variable name {name!r} is not one a shell can export")
+    text = "".join(f"export {name}={shlex.quote(value)}\n" for name, value in environment.items())
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 
 
 def local_instance_config(storage: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -56,6 +73,7 @@ class LocalStack:
     aws: LocalAws | None = None
     environment: dict[str, str] = field(default_factory=dict)
     _moto: Any = None
+    _environment_file: Path | None = None
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
     @property
@@ -94,7 +112,8 @@ class LocalStack:
             "DAGSTER_HOME": str(self.dagster_home.resolve()),
             **self.extra_environment,
         }
-        (self.workdir / "env").write_text("".join(f"export {k}='{v}'\n" for k, v in self.environment.items()))
+        self._environment_file = self.workdir / "env"
+        write_environment_file(self._environment_file, self.environment)
         (self.dagster_home / "dagster.yaml").write_text(
             yaml.safe_dump(local_instance_config(self.instance_storage))
         )
@@ -241,6 +260,11 @@ class LocalStack:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        if self._environment_file is not None:
+            # Left behind, it would point other shells' commands at ports nothing listens on any more.
+            self._environment_file.unlink(missing_ok=True)
+            self.log(f"removed {self._environment_file}: the stack it described has stopped")
+            self._environment_file = None
 
 
 def signal_group(process: subprocess.Popen, signum: int) -> None:

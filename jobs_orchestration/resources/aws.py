@@ -10,27 +10,33 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from dagster_aws.s3 import S3Resource
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field
 
-from jobs_orchestration.connectivity import CLIENT_MAX_ATTEMPTS, aws_client_config, intake_client_config
+from jobs_orchestration.connectivity import (
+    CLIENT_MAX_ATTEMPTS,
+    aws_client,
+    aws_client_config,
+    intake_client_config,
+)
 
 _MAX_ATTEMPTS_DESCRIPTION = (
     "Attempts of one AWS call, the first included; longer outages are retried by the ops' retry policies"
 )
 
 
-def boto3_client(resource: ResourceWithBoto3Configuration, service: str, config: Config | None = None) -> Any:
-    """A boto3 client configured by the resource's fields; unset fields fall back to boto3's own
-    environment lookup (AWS_REGION, AWS_ENDPOINT_URL, credentials chain)."""
-    session = boto3.session.Session(profile_name=resource.profile_name)
-    return session.client(
+def boto3_client(
+    resource: ResourceWithBoto3Configuration, service: str, config: Config | None = None
+) -> Any:
+    """A client configured by the resource's fields, bounded by `config` or else by its `max_attempts`;
+    unset fields fall back to the environment (see `aws_client`)."""
+    return aws_client(
         service,
         region_name=resource.region_name,
         endpoint_url=resource.endpoint_url,
+        profile_name=resource.profile_name,
         use_ssl=resource.use_ssl,
         verify=resource.verify,
         aws_access_key_id=resource.aws_access_key_id,

@@ -9,8 +9,10 @@ relative to the store's root; one that would escape it is refused before any I/O
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import posixpath
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -93,11 +95,26 @@ class LocalFolderStore(SnapshotStore):
         return path
 
     def put(self, key: str, data: bytes) -> None:
+        # Written to a temporary name beside the file, then renamed into place, both relative to the
+        # opened folder. The temporary file is always new (O_EXCL, and O_NOFOLLOW for the name itself):
+        # whatever already sits at its name, a link planted there or a killed write's leftover, is never
+        # written through nor overwritten; the write takes a fresh name instead.
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.partial")
-        temporary.write_bytes(data)
-        temporary.replace(path)
+        folder, _, name = key.rpartition("/")
+        folder_fd = self._open_folder(folder)
+        try:
+            temporary, file_fd = _create_new_file(folder_fd, f".{name}", ".partial")
+            try:
+                with os.fdopen(file_fd, "wb") as file:
+                    file.write(data)
+                os.replace(temporary, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary, dir_fd=folder_fd)
+                raise
+        finally:
+            os.close(folder_fd)
 
     def get(self, key: str) -> bytes:
         try:
@@ -156,6 +173,19 @@ class LocalFolderStore(SnapshotStore):
         for path in self.root.rglob("*"):
             if path.is_file() and not path.name.startswith("."):
                 yield path.relative_to(self.root).as_posix()
+
+
+def _create_new_file(folder_fd: int, stem: str, suffix: str, attempts: int = 8) -> tuple[str, int]:
+    """Create a file that did not exist, in the opened folder: `stem + suffix`, or, when that name is
+    taken, `stem` + a random part + `suffix`. Returns its name and a descriptor open for writing."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    names = [stem + suffix] + [f"{stem}.{secrets.token_hex(8)}{suffix}" for _ in range(attempts - 1)]
+    for name in names:
+        try:
+            return name, os.open(name, flags, 0o666, dir_fd=folder_fd)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name for {stem!r}: {attempts} names tried were all taken")
 
 
 class S3SnapshotStore(SnapshotStore):

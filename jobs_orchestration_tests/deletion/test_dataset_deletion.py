@@ -16,13 +16,15 @@ from jobs_orchestration.db.platform import (
     DatasetStorage,
     File,
     Package,
+    PackageState,
+    PackageStorage,
     PackageType,
     TimeSeriesChannel,
 )
 from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP
 from jobs_orchestration.devstack.aws import DATASET_ASSETS_BUCKET, DATASET_BUCKET, TIMESERIES_BUCKET
 from jobs_orchestration_tests.support.faults import record_delete_calls
-from jobs_orchestration_tests.support.platform_data import count_rows, keys_in
+from jobs_orchestration_tests.support.platform_data import count_rows, keys_in, package_state
 from jobs_orchestration_tests.support.runs import audit_rows, step_metadata
 
 SECOND_BUCKET = "platform-datasets-eu"
@@ -99,6 +101,56 @@ def test_other_organizations_dataset_is_refused(data, s3, platform_db, delete_da
     assert not result.success
     assert keys_in(s3, DATASET_BUCKET) == {"theirs/a.pdf"}
     assert count_rows(platform_db.engine, Dataset) == 1
+
+
+def test_a_package_of_another_organization_in_the_dataset_is_left_untouched(
+    data, s3, platform_db, delete_dataset
+):
+    """A package row filed under the dataset but owned by another organization (inconsistent data) is
+    not the requester's to delete: its rows and objects stay, and so does the dataset row, which the
+    database would otherwise cascade into it. The requester's own packages and assets go; the run fails
+    permanently (a retry cannot help) and names the package that held it."""
+    org, other = data.organization(), data.organization()
+    dataset = data.dataset(org)
+    data.asset(dataset, DatasetAssetKind.BANNER, DATASET_ASSETS_BUCKET, f"{dataset}/banner.png")
+    own = data.package(dataset, org)
+    data.file(own, DATASET_BUCKET, "own/a.pdf")
+    foreign = data.package(dataset, other, state=PackageState.READY)
+    data.file(foreign, DATASET_BUCKET, "foreign/b.pdf")
+    foreign_series = data.timeseries(dataset, other, TIMESERIES_BUCKET)
+    foreign_ids = [foreign, foreign_series.package_id]
+    engine = platform_db.engine
+
+    dry = delete_dataset(dataset, org, dry_run=True)
+
+    assert dry.success
+    assert step_metadata(dry, DELETE_DATASET_OP)["would_delete_packages"] == 1
+    [dry_audit] = audit_rows(engine)
+    assert "2 package(s) of other organizations" in dry_audit.detail["message"]
+
+    for _attempt in range(2):  # a re-run meets the same package and says the same
+        result = delete_dataset(dataset, org)
+
+        assert not result.success
+        message = result.failure_data_for_node(DELETE_DATASET_OP).error.message
+        assert f"package_id {foreign} (organization_id {other})" in message, message
+        assert "left untouched" in message and "dataset row stays" in message
+        assert keys_in(s3, DATASET_BUCKET) == {"foreign/b.pdf"}
+        assert keys_in(s3, TIMESERIES_BUCKET) == set(foreign_series.range_keys)
+        assert keys_in(s3, DATASET_ASSETS_BUCKET) == set()
+        assert count_rows(engine, Dataset, Dataset.id == dataset, Dataset.state == DatasetState.DELETING) == 1
+        assert count_rows(engine, Package, Package.id.in_(foreign_ids), Package.organization_id == other) == 2
+        assert package_state(engine, foreign) == "READY"
+        assert package_state(engine, foreign_series.package_id) == "DELETING"
+        assert count_rows(engine, File, File.package_id == foreign) == 1
+        assert count_rows(engine, PackageStorage, PackageStorage.package_id.in_(foreign_ids)) == 2
+        assert count_rows(engine, TimeSeriesChannel, TimeSeriesChannel.package_id == foreign_series.package_id) == 2
+        assert count_rows(engine, Package, Package.organization_id == org, Package.state != PackageState.DELETED) == 0
+    audits = audit_rows(engine)[1:]
+    assert [row.outcome for row in audits] == ["failed", "failed"]
+    assert [row.detail["attempts"] for row in audits] == [1, 1]  # permanent: the op was not retried
+    assert audits[0].packages_deleted == 1 and audits[1].packages_deleted == 0
+    assert audits[0].detail["transient"] is False
 
 
 def test_missing_dataset_is_success(data, platform_db, delete_dataset):

@@ -1,3 +1,6 @@
+import os
+import stat
+import subprocess
 import threading
 import urllib.request
 
@@ -5,19 +8,23 @@ import psutil
 import pytest
 
 from jobs_orchestration.devstack.seed import SeedSizes
-from jobs_orchestration.devstack.stack import LocalStack, free_port
+from jobs_orchestration.devstack.stack import LocalStack, free_port, write_environment_file
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_the_stack_serves_the_ui_and_stops_without_leftovers(tmp_path, monkeypatch):
     monkeypatch.delenv("JOBS_DATABASE_URL", raising=False)
+    marker = tmp_path / "ran"
+    awkward = awkward_value(marker)
     stack = LocalStack(
         workdir=tmp_path / "local",
         dagster_home=tmp_path / "dagster_home",
         ui_port=free_port(),
         seed=SeedSizes(organizations=1, datasets_per_organization=1, packages_per_dataset=3, snapshots=4),
+        extra_environment={"JOBS_AWKWARD_VALUE": awkward},
     )
+    env_file = tmp_path / "local" / "env"
     with stack:
         children = [psutil.Process(process.pid) for _, process in stack._processes]
         descendants = [p for child in children for p in child.children(recursive=True)] + children
@@ -30,8 +37,59 @@ def test_the_stack_serves_the_ui_and_stops_without_leftovers(tmp_path, monkeypat
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert b"__repository__" in response.read()
-        assert (tmp_path / "local" / "env").read_text().count("export JOBS_QUEUE_URL=") == 1
+        assert env_file.read_text().count("export JOBS_QUEUE_URL=") == 1
+        assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+        queue_url, value = sourced(env_file, "JOBS_QUEUE_URL", "JOBS_AWKWARD_VALUE")
+        assert (queue_url, value) == (stack.aws.queue_url, awkward)
+        assert not marker.exists()
 
+    assert not env_file.exists()  # it would point other shells at a stack that is gone
     gone, alive = psutil.wait_procs(descendants, timeout=10)
     assert alive == []
     assert not any(t.name.startswith("moto") for t in threading.enumerate() if t.is_alive() and "serve" in t.name)
+
+
+def awkward_value(marker) -> str:
+    """Spaces, both quotes, command substitutions (which would create `marker` if run), a variable, a
+    backslash and a newline."""
+    return f"a b 'single' \"double\" $(touch {marker}) `touch {marker}` $HOME \\ end\nsecond line"
+
+
+def sourced(env_file, *names: str) -> list[str]:
+    """The values of `names` after `source env_file` in a fresh bash, byte for byte."""
+    script = 'source "$1" && shift && for name in "$@"; do printf "%s\\0" "${!name}"; done'
+    completed = subprocess.run(
+        ["bash", "-c", script, "bash", str(env_file), *names], capture_output=True, check=True
+    )
+    return completed.stdout.decode().split("\0")[:-1]
+
+
+def test_the_environment_file_is_created_private_and_gives_back_every_value_exactly(tmp_path, monkeypatch):
+    marker = tmp_path / "ran"
+    env_file = tmp_path / "env"
+    env_file.write_text("export OLD='from an earlier start'\n")
+    env_file.chmod(0o644)
+    environment = {"PLAIN": "value", "AWKWARD": awkward_value(marker), "EMPTY": ""}
+    created_modes = []
+    original_open = os.open
+
+    def recording_open(path, flags, mode=0o777, *args, **kwargs):
+        if str(path) == str(env_file) and flags & os.O_CREAT:
+            created_modes.append(mode)
+        return original_open(path, flags, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", recording_open)
+    write_environment_file(env_file, environment)
+    monkeypatch.undo()
+
+    assert created_modes == [0o600]  # created private, not opened up first and narrowed after
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert sourced(env_file, *environment) == list(environment.values())
+    assert sourced(env_file, "OLD") == [""]
+    assert not marker.exists()
+
+
+def test_an_environment_name_the_shell_cannot_take_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="'BAD NAME'"):
+        write_environment_file(tmp_path / "env", {"BAD NAME": "x"})
+    assert not (tmp_path / "env").exists()

@@ -188,7 +188,13 @@ def test_a_tick_over_a_large_backlog_stops_at_its_count_bound(local_aws, tick) -
     # moto's SQS scans the whole queue on every call, so a few hundred messages already make a backlog
     # that takes many receives to drain.
     send(local_aws, *[m.delete_package(i, 7) for i in range(1, 301)])
-    result = tick(limits=IntakeLimits(batch_size=10, max_messages=120, wait_time_seconds=0))
+    # Time bounds beyond the test's own timeout (300 s), so only the count bound can end the receiving:
+    # on a loaded machine each of moto's receives over this backlog takes a second or more, and the
+    # default 6 s ran out after 30 to 80 messages. (The time bound has its own test below.)
+    limits = IntakeLimits(
+        batch_size=10, max_messages=120, max_seconds=3600.0, tick_seconds=3600.0, wait_time_seconds=0
+    )
+    result = tick(limits=limits)
     assert result.asset_events[0].metadata["received"] == dg.IntMetadataValue(120)
     requested = [r.run_config["ops"]["delete_packages"]["config"]["requests"] for r in result.run_requests]
     assert [len(requests) for requests in requested] == [10] * 12
