@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-import boto3
 import click
 
 from jobs_orchestration import settings
+from jobs_orchestration.connectivity import aws_client
 from jobs_orchestration.db.engine import create_db_engine, redacted
 from jobs_orchestration.devstack.seed import SeedSizes, http_object_writer, seed_email_parser, seed_platform
 from jobs_orchestration.snapshots.store import open_snapshot_store
@@ -30,9 +30,9 @@ def seed(database_url: str, no_objects: bool, random_seed: int, snapshots: int, 
             if no_objects:
                 platform = seed_platform(connection, seed_sizes)
             else:
-                with http_object_writer(boto3.client("s3")) as write:
+                with http_object_writer(aws_client("s3")) as write:
                     platform = seed_platform(connection, seed_sizes, write)
-            store = open_snapshot_store(_snapshot_url(), s3_client_factory=lambda: boto3.client("s3"))
+            store = open_snapshot_store(_snapshot_url(), s3_client_factory=lambda: aws_client("s3"))
             parser = seed_email_parser(connection, store, seed_sizes, write_files=not no_objects)
     finally:
         engine.dispose()

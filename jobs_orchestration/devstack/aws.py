@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
+from jobs_orchestration.connectivity import aws_client
 
 JOB_QUEUE_NAME = "background_job_queue"
 DEAD_LETTER_QUEUE_NAME = "background_job_queue-dead-letter"
@@ -49,7 +49,7 @@ class LocalAws:
         }
 
     def client(self, service: str) -> Any:
-        return boto3.client(
+        return aws_client(
             service,
             endpoint_url=self.endpoint_url,
             region_name=self.region,

@@ -4,8 +4,6 @@ to be redriven once the cause is fixed. Through the real sensor, jobs, moto serv
 
 from __future__ import annotations
 
-import socket
-
 import dagster as dg
 import sqlalchemy as sa
 import pytest
@@ -17,6 +15,7 @@ from jobs_orchestration.definitions import defs
 from jobs_orchestration.defs.intake.definitions import sqs_jobs_sensor
 from jobs_orchestration.defs.intake.failed_runs import failed_run_messages_sensor
 from jobs_orchestration.devstack.aws import DATASET_BUCKET
+from jobs_orchestration.devstack.stack import free_port
 from jobs_orchestration.resources import BoundedS3Resource
 from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.changelog import (
@@ -63,12 +62,6 @@ def _failed_runs_tick(instance: dg.DagsterInstance, local_aws, cursor: str | Non
         instance=instance, resources={"sqs": sqs_resource(local_aws)}, cursor=cursor
     ) as context:
         return failed_run_messages_sensor(context)
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_a_refused_member_is_dead_lettered_and_the_others_of_its_batch_finish(
@@ -140,7 +133,7 @@ def test_a_run_that_fails_for_good_gives_its_messages_back_and_redrive_replays_t
 
     # S3 refuses every connection: each attempt fails on a transient error until the retries are spent.
     dead_s3 = BoundedS3Resource(
-        endpoint_url=f"http://127.0.0.1:{_closed_port()}", region_name=local_aws.region, max_attempts=1
+        endpoint_url=f"http://127.0.0.1:{free_port()}", region_name=local_aws.region, max_attempts=1
     )
     failed = _run(instance, request, s3=dead_s3)
     assert not failed.success
