@@ -25,6 +25,8 @@ MAX_ATTRIBUTE_CHARS = 2000
 REASON = "reason"
 SOURCE_MESSAGE_ID = "source_message_id"
 RUN_ID = "run_id"
+REDRIVE_OF = "redrive_of"
+"""Set on a message put back on the job queue from the dead-letter queue: the dead letter's message id."""
 DEAD_LETTERED_BY = "dead_lettered_by"
 """`intake` (parse or route), `run` (one member of a batch), or `run_failure` (the run failed for good)."""
 

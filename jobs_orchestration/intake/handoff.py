@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from jobs_orchestration.connectivity import is_unreachable
-from jobs_orchestration.intake.dead_letters import SQS_MAX_BATCH, DeadLetter, send_dead_letters
+from jobs_orchestration.intake.dead_letters import REDRIVE_OF, SQS_MAX_BATCH, DeadLetter, send_dead_letters
 from jobs_orchestration.intake.messages import (
     DeleteDatasetJob,
     DeletePackageJob,
@@ -97,6 +97,20 @@ class ReceivedJob:
     message_id: str
     receipt_handles: list[str]
     body: str
+    redrive_of: str = ""
+    """The dead letter this message was redriven from (its `REDRIVE_OF` attribute), if it was."""
+
+    @property
+    def idempotency_key(self) -> str:
+        """The job's key, and for a redriven message the dead letter it came from: the run that held
+        the message before ended without doing it, so the redrive is new work, not a redelivery. The
+        same dead letter redriven twice is still one piece of work."""
+        key = self.job.idempotency_key
+        return f"{key}:redrive_of={self.redrive_of}" if self.redrive_of else key
+
+    @property
+    def short_key(self) -> str:
+        return hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -112,11 +126,11 @@ class JobBatch:
 
     @property
     def member_keys(self) -> list[str]:
-        return sorted(member.job.short_key for member in self.members)
+        return sorted(member.short_key for member in self.members)
 
     @property
     def run_key(self) -> str:
-        digest = hashlib.sha256("\n".join(sorted(j.idempotency_key for j in self.jobs)).encode())
+        digest = hashlib.sha256("\n".join(sorted(m.idempotency_key for m in self.members)).encode())
         return f"{self.type_name}:{digest.hexdigest()[:32]}"
 
 
@@ -280,6 +294,7 @@ class QueueIntake:
                     MaxNumberOfMessages=wanted,
                     WaitTimeSeconds=self.limits.wait_time_seconds,
                     AttributeNames=["ApproximateReceiveCount"],
+                    MessageAttributeNames=[REDRIVE_OF],
                 ).get("Messages", [])
             except Exception as error:
                 result.errors.append(f"receive failed: {error}")
@@ -302,7 +317,10 @@ class QueueIntake:
                         )
                     )
                     continue
-                received.append(ReceivedJob(job, message["MessageId"], [message["ReceiptHandle"]], body))
+                redrive_of = message.get("MessageAttributes", {}).get(REDRIVE_OF, {}).get("StringValue", "")
+                received.append(
+                    ReceivedJob(job, message["MessageId"], [message["ReceiptHandle"]], body, redrive_of)
+                )
         return received, rejected
 
     def _deduplicate(
@@ -315,7 +333,7 @@ class QueueIntake:
         fresh: dict[str, ReceivedJob] = {}
         already_owned: list[str] = []
         for item in received:
-            key = item.job.short_key
+            key = item.short_key
             if key in fresh:  # the same job twice in one tick (a re-send)
                 fresh[key].receipt_handles.extend(item.receipt_handles)
             elif key in state.handed_off:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs_orchestration.intake.dead_letters import REASON, SOURCE_MESSAGE_ID, SQS_MAX_BATCH
+from jobs_orchestration.intake.dead_letters import REASON, REDRIVE_OF, SOURCE_MESSAGE_ID, SQS_MAX_BATCH
 
 LISTING_VISIBILITY_SECONDS = 30
 """Messages being listed or redriven are hidden this long, so one pass sees each once; released at
@@ -123,7 +123,14 @@ def redrive_dead_letters(
         chunk = chosen[start : start + SQS_MAX_BATCH]
         sent = client.send_message_batch(
             QueueUrl=queue_url,
-            Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(chunk)],
+            Entries=[
+                {
+                    "Id": str(i),
+                    "MessageBody": m["Body"],
+                    "MessageAttributes": {REDRIVE_OF: {"DataType": "String", "StringValue": m["MessageId"]}},
+                }
+                for i, m in enumerate(chunk)
+            ],
         )
         done = [chunk[int(entry["Id"])] for entry in sent.get("Successful", [])]
         if done:

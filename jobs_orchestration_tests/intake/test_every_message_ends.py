@@ -137,7 +137,8 @@ def test_a_run_that_fails_for_good_gives_its_messages_back_and_redrive_replays_t
     )
     failed = _run(instance, request, s3=dead_s3)
     assert not failed.success
-    _tick(instance, local_aws, first.cursor)  # acknowledges: the messages left the queue with their run
+    # Acknowledges: the messages left the queue with their run, and the cursor remembers their keys.
+    acknowledged = _tick(instance, local_aws, first.cursor)
     assert counts(local_aws, local_aws.queue_url) == (0, 0)
 
     result = _failed_runs_tick(instance, local_aws, None)
@@ -156,7 +157,10 @@ def test_a_run_that_fails_for_good_gives_its_messages_back_and_redrive_replays_t
     # Redriven once S3 is back.
     redrive = CliRunner().invoke(main, ["dlq", "redrive"], catch_exceptions=False)
     assert "redrove 2 message(s)" in redrive.output
-    (replay,) = _tick(instance, local_aws).run_requests
+    # The intake that handed them off sees them again: redriven, they are new work, with a run key of
+    # their own (the daemon would skip a request whose run key already has a run).
+    (replay,) = _tick(instance, local_aws, acknowledged.cursor).run_requests
+    assert replay.run_key != request.run_key
     assert _run(instance, replay).success
     assert {package_state(platform_db.engine, package) for package in packages} == {"DELETED"}
 
