@@ -47,7 +47,8 @@ def table_rows(text: str, header: str) -> list[str]:
 
 
 def test_every_job_type_is_documented_with_its_job():
-    rows = table_rows(MESSAGES.read_text(), "| job type | what it starts | fields (all required unless marked optional) |")
+    header = "| job type | what it starts | fields (all required unless marked optional) |"
+    rows = table_rows(MESSAGES.read_text(), header)
     assert [row.split("|")[1].strip() for row in rows] == [f"`{name}`" for name in JOB_TYPES]
 
 
@@ -68,7 +69,12 @@ def test_the_body_limits_and_the_event_catalogue_size_are_the_code_s():
 def test_the_dead_letter_attributes_are_the_ones_sent():
     rows = table_rows(MESSAGES.read_text(), "| attribute | present | value |")
     documented = [row.split("|")[1].strip().strip("`") for row in rows]
-    sent = [dead_letters.REASON, dead_letters.SOURCE_MESSAGE_ID, dead_letters.RUN_ID, dead_letters.DEAD_LETTERED_BY]
+    sent = [
+        dead_letters.REASON,
+        dead_letters.SOURCE_MESSAGE_ID,
+        dead_letters.RUN_ID,
+        dead_letters.DEAD_LETTERED_BY,
+    ]
     assert documented == sent
     assert f"cut to {dead_letters.MAX_ATTRIBUTE_CHARS} characters" in rows[0]
 

@@ -75,6 +75,9 @@ class SeedSummary:
     rows: dict[str, int] = field(default_factory=dict)
     objects: int = 0
     bytes: int = 0
+    organization_ids: list[int] = field(default_factory=list)
+    user_node_ids: list[str] = field(default_factory=list)
+    """What this seeding added, for whoever picks targets among it (the demo)."""
 
     def add(self, table: str, count: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + count
@@ -155,12 +158,13 @@ def seed_platform(
 
     for _ in range(sizes.users):
         user_id = ids.take(User)
-        rows[User].append(
-            (user_id, f"N:user:{tag}-{user_id}", f"user{user_id}@example.org", "Demo", f"User {user_id}", now)
-        )
+        node_id = f"N:user:{tag}-{user_id}"
+        rows[User].append((user_id, node_id, f"user{user_id}@example.org", "Demo", f"User {user_id}", now))
+        summary.user_node_ids.append(node_id)
 
     for _ in range(sizes.organizations):
         organization_id = ids.take(Organization)
+        summary.organization_ids.append(organization_id)
         rows[Organization].append(
             (
                 organization_id,
