@@ -65,15 +65,17 @@ def test_the_demo_sets_its_targets_deleting_and_nothing_else(platform_db):
     assert targets.changelog_dataset_id != targets.dataset_id
 
 
-def test_the_same_seed_gives_the_same_targets(tmp_path):
+def test_the_same_seed_gives_the_same_targets_with_or_without_objects(tmp_path):
+    written = []
     targets = []
-    for name in ("first", "second"):
+    for name, writer in (("rows-only", None), ("with-objects", lambda *_object: written.append(_object))):
         url = f"sqlite:///{tmp_path / name}.db"
         upgrade(url)
         engine = create_db_engine(url)
         with engine.begin() as connection:
-            targets.append(seed_demo(connection))
+            targets.append(seed_demo(connection, writer))
         engine.dispose()
+    assert written
     assert targets[0] == targets[1]
 
 
