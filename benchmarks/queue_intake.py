@@ -58,6 +58,7 @@ from jobs_orchestration.devstack.aws import LocalAws, provision, reset_moto, sta
 from jobs_orchestration.devstack.seed import SeedSizes, moto_backend_object_writer, seed_platform  # noqa: E402
 from jobs_orchestration.devstack.stack import local_instance_config  # noqa: E402
 from jobs_orchestration.defs.intake.sensor import DEFAULT_INTERVAL_SECONDS  # noqa: E402
+from jobs_orchestration.defs.job_messages import sources_in  # noqa: E402
 from jobs_orchestration.intake.handoff import SQS_MAX_BATCH, IntakeLimits, QueueIntake  # noqa: E402
 from jobs_orchestration_tests.support.postgres import temporary_database  # noqa: E402
 
@@ -331,8 +332,8 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
             if failed:
                 raise RuntimeError(f"{len(failed)} run(s) failed: {_tail(log.name)}")
             # Runs the messages started; the real code location also starts storage refreshes.
-            message_runs = [r for r in records if "message_count" in r.dagster_run.tags]
-            finished = sum(int(r.dagster_run.tags["message_count"]) for r in message_runs)
+            message_runs = [r for r in records if message_count(r.dagster_run)]
+            finished = sum(message_count(r.dagster_run) for r in message_runs)
             if finished >= len(messages):
                 break
             if time.time() > deadline or daemon.poll() is not None:
@@ -356,7 +357,7 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
             f"  last message sent at {producer.finished_at - producer.started_at:.1f} s; the last run to end was "
             f"created at {last.create_timestamp.timestamp() - producer.started_at:.1f} s, started at "
             f"{last.start_time - producer.started_at:.1f} s ({last.dagster_run.job_name}, "
-            f"{last.dagster_run.tags['message_count']} messages)",
+            f"{message_count(last.dagster_run)} messages)",
             flush=True,
         )
         print_ticks(instance, producer.started_at, last_end)
@@ -366,12 +367,17 @@ def _measure(aws, messages, args, batch_size, home, environment, log) -> tuple[f
         stop_process_group(daemon)
 
 
+def message_count(run: dg.DagsterRun) -> int:
+    """Job messages the run holds (its config lists them)."""
+    return len(sources_in(run.run_config))
+
+
 def print_runs(records: list, start: float) -> None:
     """Each run's job, messages and its created / started / ended times, seconds from the first send."""
     lines = []
     for record in sorted(records, key=lambda r: r.create_timestamp.timestamp()):
         run = record.dagster_run
-        label = run.tags.get("message_count") or run.tags.get("organization_id", "")
+        label = message_count(run) or run.tags.get("organization_id", "")
         times = [record.create_timestamp.timestamp(), record.start_time, record.end_time]
         lines.append(f"{run.job_name}[{label}] " + "/".join(f"{t - start:.0f}" if t else "-" for t in times))
     print("  runs (job[messages or organization] created/started/ended): " + " ".join(lines), flush=True)

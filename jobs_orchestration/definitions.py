@@ -3,6 +3,7 @@
 import dagster as dg
 
 from jobs_orchestration.defs import resources
+from jobs_orchestration.defs.alerts import definitions as alerts
 from jobs_orchestration.defs.changelog import definitions as changelog
 from jobs_orchestration.defs.deletion import definitions as deletion
 from jobs_orchestration.defs.intake import definitions as intake
@@ -15,6 +16,7 @@ from jobs_orchestration.defs.storage import definitions as storage
 defs = dg.Definitions.merge(
     dg.Definitions(executor=dg.in_process_executor),
     resources.defs,
+    alerts.defs,
     changelog.defs,
     deletion.defs,
     intake.defs,

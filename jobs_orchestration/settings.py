@@ -16,6 +16,11 @@ SNAPSHOT_STORAGE_URL = "SNAPSHOT_STORAGE_URL"
 SNAPSHOT_RETENTION_DAYS = "SNAPSHOT_RETENTION_DAYS"
 SNAPSHOT_CLEANUP_TIMEZONE = "SNAPSHOT_CLEANUP_TIMEZONE"
 AZURE_STORAGE_CONNECTION_STRING = "AZURE_STORAGE_CONNECTION_STRING"
+ALERTS_TOPIC_ARN = "ALERTS_TOPIC_ARN"
+"""SNS topic of operators' alerts (failed runs, dead letters); unset: alerts are only logged."""
+DAGSTER_WEBSERVER_URL = "DAGSTER_WEBSERVER_URL"
+"""The Dagster UI's address, for links in alerts."""
+DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
 
 
 def email_parser_url_variable() -> str:
@@ -25,6 +30,17 @@ def email_parser_url_variable() -> str:
     never enters the definitions shown in the UI.
     """
     return EMAIL_PARSER_DATABASE_URL if os.environ.get(EMAIL_PARSER_DATABASE_URL) else JOBS_DATABASE_URL
+
+
+DATABASE_KINDS = {"postgresql": "postgres", "sqlite": "sqlite"}
+
+
+def database_kind(variable: str) -> str | None:
+    """The kind of database the variable's URL names (`postgres`, `sqlite`), for the UI's asset kinds;
+    None when unset or another kind. Only the URL's scheme is looked at, never kept with the rest (which
+    may hold a password)."""
+    scheme = os.environ.get(variable, "").split(":", 1)[0]
+    return DATABASE_KINDS.get(scheme.split("+", 1)[0].strip().lower())
 
 
 def database_url_from_environment(variable: str = JOBS_DATABASE_URL) -> str:

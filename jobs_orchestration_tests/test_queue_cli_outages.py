@@ -17,9 +17,10 @@ from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.queue import counts
 from jobs_orchestration_tests.support.silent_endpoint import silent_endpoint
 
-GIVE_UP_WITHIN_SECONDS = 25
-"""Well under 30 s: the commands' own bounds (2 attempts, a 3 s connect and a 6 s read timeout) add up
-to about 13 s against a silent endpoint, and starting Python takes a second or two."""
+GIVE_UP_WITHIN_SECONDS = 30
+"""What a person may wait. The commands' own bounds (2 attempts, a 3 s connect and a 6 s read timeout)
+add up to about 13 s against a silent endpoint, and starting Python takes a second or two on a quiet
+machine (measured 13.5-15 s in all; 27 s once under a load average of 19 on 2 cores)."""
 
 
 def closed_endpoint() -> contextlib.AbstractContextManager[str]:

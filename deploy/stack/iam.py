@@ -89,6 +89,13 @@ def code_server_statements(messaging: Messaging, storage: Storage) -> list[iam.P
             actions=["sqs:SendMessage", "sqs:GetQueueAttributes"],
             resources=[messaging.dead_letter_queue.queue_arn],
         ),
+        # dead_letter_queue_sensor looks at the dead letters' reasons without consuming them: it
+        # receives a few and makes them visible again at once.
+        iam.PolicyStatement(
+            sid="ObserveDeadLetters",
+            actions=["sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"],
+            resources=[messaging.dead_letter_queue.queue_arn],
+        ),
         iam.PolicyStatement(
             sid="PublishAlerts", actions=["sns:Publish"], resources=[messaging.alerts_topic.topic_arn]
         ),

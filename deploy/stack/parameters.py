@@ -100,6 +100,7 @@ class DeploymentParameters:
     changelog_topic_name: cdk.CfnParameter
     alerts_topic_name: cdk.CfnParameter
     certificate_arn: cdk.CfnParameter
+    webserver_url: cdk.CfnParameter
     oidc_issuer: cdk.CfnParameter
     oidc_authorization_endpoint: cdk.CfnParameter
     oidc_token_endpoint: cdk.CfnParameter
@@ -214,6 +215,11 @@ def declare_parameters(scope: Construct) -> DeploymentParameters:
             "ACM certificate (same region) for the Dagster UI's host name",
             allowed_pattern=r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$",
             constraint_description="an ACM certificate ARN",
+        ),
+        webserver_url=text(
+            "WebserverUrl",
+            "The address operators open the Dagster UI at (the certificate's host name); alerts link runs there",
+            **url,
         ),
         oidc_issuer=text("OidcIssuer", "OpenID Connect issuer of the sign-in provider", **url),
         oidc_authorization_endpoint=text(

@@ -23,8 +23,14 @@ from botocore.exceptions import (
 
 from jobs_orchestration import settings
 from jobs_orchestration.connectivity import aws_client, aws_client_config
-from jobs_orchestration.intake.handoff import SQS_MAX_BATCH
 from jobs_orchestration.intake.messages import MessageRejected, parse_job_message
+from jobs_orchestration.intake.redrive import (
+    RedriveChoice,
+    attribute,
+    read_dead_letters,
+    redrive_dead_letters,
+    release,
+)
 
 queue_url_option = click.option(
     "--queue-url", envvar=settings.JOBS_QUEUE_URL, show_envvar=True, required=True, help="The job queue."
@@ -56,10 +62,6 @@ READ_TIMEOUT_SECONDS = 6
 MAX_ATTEMPTS = 2
 """A person waits for these commands: an endpoint that is not there or never answers is reported within
 about 13 s (two attempts of 6 s and a backoff), shorter than the jobs' bounds."""
-DEAD_LETTER_WAIT_SECONDS = 1
-"""Each receive of `dlq` long-polls this long, well within the read timeout. A long poll asks every SQS
-server, so an empty answer means there are no more; naming it here keeps a queue's own receive wait
-(up to 20 s) from outlasting the read timeout."""
 
 
 @contextlib.contextmanager
@@ -253,42 +255,9 @@ def dlq() -> None:
     """Inspect and replay messages the intake dead-lettered."""
 
 
-LISTING_VISIBILITY_SECONDS = 30
-"""Messages being listed or redriven are hidden this long, so one pass sees each once."""
-
-
-def _dead_letters(client: Any, url: str, limit: int) -> Iterator[dict[str, Any]]:
-    seen = 0
-    while seen < limit:
-        messages = client.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=min(SQS_MAX_BATCH, limit - seen),
-            VisibilityTimeout=LISTING_VISIBILITY_SECONDS,
-            WaitTimeSeconds=DEAD_LETTER_WAIT_SECONDS,
-            MessageAttributeNames=["All"],
-            AttributeNames=["All"],
-        ).get("Messages", [])
-        if not messages:
-            return
-        seen += len(messages)
-        yield from messages
-
-
-def _attribute(message: dict[str, Any], name: str) -> str | None:
-    return message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
-
-
-def _release(client: Any, url: str, messages: list[dict[str, Any]]) -> None:
-    """Make listed messages visible again at once."""
-    for start in range(0, len(messages), SQS_MAX_BATCH):
-        entries = [
-            {"Id": str(i), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
-            for i, message in enumerate(messages[start : start + SQS_MAX_BATCH])
-        ]
-        client.change_message_visibility_batch(QueueUrl=url, Entries=entries)
-
-
-limit_option = click.option("--limit", type=int, default=1000, show_default=True, help="Messages to look at.")
+limit_option = click.option(
+    "--limit", type=click.IntRange(min=1), default=1000, show_default=True, help="Messages to look at."
+)
 
 
 @dlq.command("list")
@@ -296,18 +265,21 @@ limit_option = click.option("--limit", type=int, default=1000, show_default=True
 @dead_letter_url_option
 @endpoint_option
 def list_dead_letters(limit, dead_letter_queue_url, endpoint_url) -> None:
-    """Print each dead letter as one JSON line: its id, source message id, reason and body."""
+    """Print each dead letter as one JSON line: its id, source message id, reason, who dead-lettered it
+    (intake, run or run_failure), the run it came from and its body."""
     with sqs_client(endpoint_url) as client:
-        messages = list(_dead_letters(client, dead_letter_queue_url, limit))
+        messages = list(read_dead_letters(client, dead_letter_queue_url, limit))
         for message in messages:
             line = {
                 "message_id": message["MessageId"],
-                "source_message_id": _attribute(message, "source_message_id"),
-                "reason": _attribute(message, "reason"),
+                "source_message_id": attribute(message, "source_message_id"),
+                "reason": attribute(message, "reason"),
+                "dead_lettered_by": attribute(message, "dead_lettered_by"),
+                "run_id": attribute(message, "run_id"),
                 "body": message["Body"],
             }
             click.echo(json.dumps(line))
-        _release(client, dead_letter_queue_url, messages)
+        release(client, dead_letter_queue_url, messages)
 
 
 @dlq.command("redrive")
@@ -325,35 +297,14 @@ def redrive(ids, limit, queue_url, dead_letter_queue_url, endpoint_url) -> None:
     """Put dead letters back on the job queue (after fixing what rejected them) and remove them from the
     dead-letter queue."""
     with sqs_client(endpoint_url) as client:
-        wanted = set(ids)
-        chosen, others = [], []
-        for message in _dead_letters(client, dead_letter_queue_url, limit):
-            match = not wanted or {message["MessageId"], _attribute(message, "source_message_id")} & wanted
-            (chosen if match else others).append(message)
-        _release(client, dead_letter_queue_url, others)
-        moved = 0
-        for start in range(0, len(chosen), SQS_MAX_BATCH):
-            chunk = chosen[start : start + SQS_MAX_BATCH]
-            sent = client.send_message_batch(
-                QueueUrl=queue_url,
-                Entries=[{"Id": str(i), "MessageBody": m["Body"]} for i, m in enumerate(chunk)],
-            )
-            done = [chunk[int(entry["Id"])] for entry in sent.get("Successful", [])]
-            if done:
-                client.delete_message_batch(
-                    QueueUrl=dead_letter_queue_url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-                )
-            moved += len(done)
-            for failure in sent.get("Failed", []):
-                click.echo(
-                    f"not redriven: {chunk[int(failure['Id'])]['MessageId']}: {failure.get('Message')}",
-                    err=True,
-                )
-    click.echo(f"redrove {moved} message(s)")
-    missing = wanted - {m["MessageId"] for m in chosen} - {_attribute(m, "source_message_id") for m in chosen}
-    if missing:
-        raise click.ClickException(f"no dead letter with id {', '.join(sorted(missing))}")
+        outcome = redrive_dead_letters(
+            client, queue_url, dead_letter_queue_url, RedriveChoice(ids=frozenset(ids), look_at=limit)
+        )
+        for not_sent in outcome.not_sent:
+            click.echo(f"not redriven: {not_sent}", err=True)
+        click.echo(f"redrove {len(outcome.moved)} message(s)")
+        if outcome.missing_ids:
+            raise click.ClickException(f"no dead letter with id {', '.join(outcome.missing_ids)}")
 
 
 @dlq.command("purge")

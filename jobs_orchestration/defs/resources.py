@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from jobs_orchestration import settings
 from jobs_orchestration.resources import (
+    AlertsResource,
     BoundedS3Resource,
     EmailParserDatabase,
     PlatformDatabase,
@@ -30,7 +33,18 @@ def resources_from_environment() -> dict[str, dg.ConfigurableResource]:
         "snapshot_store": SnapshotStoreResource(
             url=dg.EnvVar(settings.SNAPSHOT_STORAGE_URL), region_name=region
         ),
+        "alerts": AlertsResource(
+            topic_arn=optional_variable(settings.ALERTS_TOPIC_ARN, ""),
+            webserver_url=optional_variable(settings.DAGSTER_WEBSERVER_URL, settings.DEFAULT_WEBSERVER_URL),
+            region_name=region,
+        ),
     }
+
+
+def optional_variable(variable: str, default: str) -> dg.EnvVar | str:
+    """The variable when it is set, else the default. Whether it is set is decided when the code location
+    loads; its value is still read when a run or a tick starts, as for every other variable."""
+    return dg.EnvVar(variable) if os.environ.get(variable) else default
 
 
 defs = dg.Definitions(resources=resources_from_environment())

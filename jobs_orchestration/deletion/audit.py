@@ -2,7 +2,8 @@
 
 An op retried within one run updates its row instead of adding another: the figures add up over the
 attempts (each attempt removes only what the one before left), and a request done by an earlier attempt
-keeps its outcome when the retry finds it already deleted.
+keeps its outcome when the retry finds it already deleted (or, for a dataset whose rows the first attempt
+removed, not found).
 """
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ def record_deletion(engine: Engine, message: JobMessage, report: DeletionReport,
                 )
                 .returning(JobAuditLog.id)
             ).scalar_one()
-        keep_outcome = existing.outcome == Outcome.DELETED and report.outcome == Outcome.ALREADY_DELETED
+        keep_outcome = existing.outcome == Outcome.DELETED and report.outcome in (
+            Outcome.ALREADY_DELETED,
+            Outcome.NOT_FOUND,
+        )
         detail = report.detail()
         if keep_outcome:
             detail = {**existing.detail, "retry_found": report.outcome.value}

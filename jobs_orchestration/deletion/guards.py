@@ -1,5 +1,6 @@
 """Checks made before anything is deleted: the resource belongs to the organization the message names
-and the platform has marked it DELETING. Already deleted (or gone) is success, not an error."""
+and the platform has marked it DELETING. Already deleted (a DELETED tombstone) and not found (no row:
+deleted with its dataset, whose rows go, or never there) are told apart; neither deletes anything."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from jobs_orchestration.deletion.errors import DeletionRefused
 class GuardVerdict(enum.StrEnum):
     PROCEED = "proceed"
     ALREADY_DELETED = "already_deleted"
+    NOT_FOUND = "not_found"
 
 
 def check_package(connection: Connection, package_id: int, organization_id: int) -> GuardVerdict:
@@ -22,7 +24,7 @@ def check_package(connection: Connection, package_id: int, organization_id: int)
         sa.select(Package.organization_id, Package.state).where(Package.id == package_id)
     ).one_or_none()
     if row is None:
-        return GuardVerdict.ALREADY_DELETED
+        return GuardVerdict.NOT_FOUND
     if row.organization_id != organization_id:
         raise DeletionRefused(
             f"package_id {package_id} belongs to organization {row.organization_id}, "
@@ -43,7 +45,7 @@ def check_dataset(connection: Connection, dataset_id: int, organization_id: int)
         sa.select(Dataset.organization_id, Dataset.state).where(Dataset.id == dataset_id)
     ).one_or_none()
     if row is None:
-        return GuardVerdict.ALREADY_DELETED
+        return GuardVerdict.NOT_FOUND
     if row.organization_id != organization_id:
         raise DeletionRefused(
             f"dataset_id {dataset_id} belongs to organization {row.organization_id}, "

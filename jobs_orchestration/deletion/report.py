@@ -12,12 +12,21 @@ from jobs_orchestration.deletion.rows import Remaining
 class Outcome(enum.StrEnum):
     DELETED = "deleted"
     ALREADY_DELETED = "already_deleted"
+    """The package is a DELETED tombstone: an earlier run deleted it."""
+    NOT_FOUND = "not_found"
+    """No such row: deleted with its dataset (a dataset's rows go, its packages' with them), or an id
+    that never existed. The two cannot be told apart once the rows are gone."""
     REFUSED = "refused"
     FAILED = "failed"
     DRY_RUN = "dry_run"
 
 
-SUCCESSFUL_OUTCOMES = frozenset({Outcome.DELETED, Outcome.ALREADY_DELETED, Outcome.DRY_RUN})
+SUCCESSFUL_OUTCOMES = frozenset(
+    {Outcome.DELETED, Outcome.ALREADY_DELETED, Outcome.NOT_FOUND, Outcome.DRY_RUN}
+)
+"""Outcomes that leave nothing to do. A job message whose package or dataset is not found is done (the
+queue path stays idempotent: a redelivery after the dataset's rows went must not be dead-lettered);
+the deletion jobs fail a launch from the UI that names one, since there a mistyped id is likelier."""
 
 
 @dataclass

@@ -46,9 +46,8 @@ def delete_package(
     with stores.engine.connect() as connection:
         verdict = guards.check_package(connection, package_id, organization_id)
     report = DeletionReport("package", package_id, organization_id, Outcome.ALREADY_DELETED)
-    if verdict is GuardVerdict.ALREADY_DELETED:
-        report.message = f"package_id {package_id} is already deleted"
-        return report
+    if verdict is not GuardVerdict.PROCEED:
+        return _nothing_to_do(report, verdict)
     scope = PackageTree(package_id, organization_id)
     if dry_run:
         return _dry_run(stores, scope, report)
@@ -72,9 +71,8 @@ def delete_dataset(
     with stores.engine.connect() as connection:
         verdict = guards.check_dataset(connection, dataset_id, organization_id)
     report = DeletionReport("dataset", dataset_id, organization_id, Outcome.ALREADY_DELETED)
-    if verdict is GuardVerdict.ALREADY_DELETED:
-        report.message = f"dataset_id {dataset_id} is already deleted"
-        return report
+    if verdict is not GuardVerdict.PROCEED:
+        return _nothing_to_do(report, verdict)
     scope = DatasetPackages(dataset_id, organization_id)
     if dry_run:
         _dry_run(stores, scope, report, dataset_id=dataset_id)
@@ -94,6 +92,21 @@ def delete_dataset(
     if foreign.count:
         return _kept_by_foreign_packages(report, foreign)
     report.outcome = Outcome.DELETED
+    return report
+
+
+def _nothing_to_do(report: DeletionReport, verdict: GuardVerdict) -> DeletionReport:
+    if verdict is GuardVerdict.NOT_FOUND:
+        report.outcome = Outcome.NOT_FOUND
+        # A deleted dataset leaves no row, and its packages' rows go with it: "not found" may mean done.
+        why = "deleted with its dataset" if report.kind == "package" else "deleted before, leaving no row"
+        report.message = (
+            f"{report.kind}_id {report.resource_id} not found: no such {report.kind} ({why}, or never "
+            "existed); nothing deleted"
+        )
+    else:
+        report.outcome = Outcome.ALREADY_DELETED
+        report.message = f"{report.kind}_id {report.resource_id} is already deleted"
     return report
 
 

@@ -11,6 +11,7 @@ from jobs_orchestration.connectivity import aws_client
 JOB_QUEUE_NAME = "background_job_queue"
 DEAD_LETTER_QUEUE_NAME = "background_job_queue-dead-letter"
 CHANGELOG_TOPIC_NAME = "dataset-changelog-events"
+ALERTS_TOPIC_NAME = "jobs-orchestration-alerts"
 DATASET_BUCKET = "platform-datasets"
 DATASET_ASSETS_BUCKET = "platform-dataset-assets"
 TIMESERIES_BUCKET = "platform-timeseries"
@@ -36,6 +37,7 @@ class LocalAws:
     dead_letter_queue_url: str
     topic_arn: str
     region: str = "us-east-1"
+    alerts_topic_arn: str = ""
 
     def environment(self) -> dict[str, str]:
         """The environment variables that point the project at this local AWS."""
@@ -45,6 +47,7 @@ class LocalAws:
             "JOBS_QUEUE_URL": self.queue_url,
             "JOBS_DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url,
             "CHANGELOG_TOPIC_ARN": self.topic_arn,
+            "ALERTS_TOPIC_ARN": self.alerts_topic_arn,
             "TIMESERIES_BUCKET": TIMESERIES_BUCKET,
         }
 
@@ -82,7 +85,7 @@ def reset_moto(endpoint_url: str) -> None:
 
 
 def provision(endpoint_url: str, region: str = "us-east-1") -> LocalAws:
-    """Create the job queue with its dead-letter queue, the changelog topic and the buckets."""
+    """Create the job queue with its dead-letter queue, the changelog and alerts topics and the buckets."""
     probe = LocalAws(endpoint_url, "", "", "", region)
     sqs = probe.client("sqs")
     dead_letter_queue_url = sqs.create_queue(QueueName=DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
@@ -99,7 +102,8 @@ def provision(endpoint_url: str, region: str = "us-east-1") -> LocalAws:
         },
     )["QueueUrl"]
     topic_arn = probe.client("sns").create_topic(Name=CHANGELOG_TOPIC_NAME)["TopicArn"]
+    alerts_topic_arn = probe.client("sns").create_topic(Name=ALERTS_TOPIC_NAME)["TopicArn"]
     s3 = probe.client("s3")
     for bucket in (DATASET_BUCKET, DATASET_ASSETS_BUCKET, TIMESERIES_BUCKET, SNAPSHOT_BUCKET):
         s3.create_bucket(Bucket=bucket)
-    return LocalAws(endpoint_url, queue_url, dead_letter_queue_url, topic_arn, region)
+    return LocalAws(endpoint_url, queue_url, dead_letter_queue_url, topic_arn, region, alerts_topic_arn)

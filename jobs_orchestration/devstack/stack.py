@@ -118,6 +118,7 @@ class LocalStack:
             "SNAPSHOT_STORAGE_URL": snapshot_root.resolve().as_uri(),
             "SNAPSHOT_RETENTION_DAYS": os.environ.get("SNAPSHOT_RETENTION_DAYS", "7"),
             "DAGSTER_HOME": str(self.dagster_home.resolve()),
+            "DAGSTER_WEBSERVER_URL": self.ui_url,
             **self.extra_environment,
         }
         self._environment_file = self.workdir / "env"

@@ -1,10 +1,11 @@
 """Dagster resources: typed, configured from the environment, injected by parameter name."""
 
-from jobs_orchestration.resources.aws import BoundedS3Resource, SNSResource, SQSResource
+from jobs_orchestration.resources.aws import AlertsResource, BoundedS3Resource, SNSResource, SQSResource
 from jobs_orchestration.resources.databases import DatabaseResource, EmailParserDatabase, PlatformDatabase
 from jobs_orchestration.resources.snapshot_store import SnapshotStoreResource
 
 __all__ = [
+    "AlertsResource",
     "BoundedS3Resource",
     "DatabaseResource",
     "EmailParserDatabase",

@@ -1,5 +1,6 @@
-"""AWS resources: SQS and SNS (dagster-aws ships S3 but neither of these, so they are built on its boto3
-configuration base, like its own RDS and SSM resources), and S3 with the project's client bounds.
+"""AWS resources: SQS, and SNS for changelog events and for alerts (dagster-aws ships S3 but neither of
+these, so they are built on its boto3 configuration base, like its own RDS and SSM resources), and S3
+with the project's client bounds.
 
 Every client they hand out has a connect and a read timeout and a short retry (see
 `jobs_orchestration.connectivity`): an outage surfaces in seconds, and the ops' retry policies take it
@@ -15,12 +16,15 @@ from dagster_aws.s3 import S3Resource
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field
 
+from jobs_orchestration.alerts import Alert, publish_alert, subject_line
 from jobs_orchestration.connectivity import (
     CLIENT_MAX_ATTEMPTS,
     aws_client,
     aws_client_config,
     intake_client_config,
 )
+from jobs_orchestration.failures import describe
+from jobs_orchestration.settings import ALERTS_TOPIC_ARN, DEFAULT_WEBSERVER_URL
 
 _MAX_ATTEMPTS_DESCRIPTION = (
     "Attempts of one AWS call, the first included; longer outages are retried by the ops' retry policies"
@@ -80,3 +84,37 @@ class SNSResource(ResourceWithBoto3Configuration):
 
     def get_client(self) -> Any:
         return boto3_client(self, "sns")
+
+
+class AlertsResource(ResourceWithBoto3Configuration):
+    """Where alerts go: an SNS topic, or only the log when no topic is configured."""
+
+    topic_arn: str = Field(
+        default="",
+        description="ARN of the SNS topic alerts are published to (ALERTS_TOPIC_ARN); empty: log only",
+    )
+    webserver_url: str = Field(
+        default=DEFAULT_WEBSERVER_URL,
+        description="Base URL of the Dagster UI, for the links in alerts (DAGSTER_WEBSERVER_URL)",
+    )
+
+    def get_client(self) -> Any:
+        """Alerts are sent from sensor ticks: the intake's short timeouts and 2 attempts, so a silent SNS
+        cannot hold a tick long."""
+        return boto3_client(self, "sns", intake_client_config())
+
+    def send(self, alert: Alert, log: Any) -> bool:
+        """Publish the alert, or log that it was not sent (no topic). Returns whether it was published;
+        raises what SNS raised, after logging the alert, so a failure to alert is not silent either."""
+        if not self.topic_arn:
+            log.warning(
+                f"alert not sent ({ALERTS_TOPIC_ARN} is not set): {subject_line(alert)}\n{alert.text}"
+            )
+            return False
+        try:
+            message_id = publish_alert(self.get_client(), self.topic_arn, alert)
+        except Exception as error:
+            log.error(f"alert could not be published: {describe(error)}\n{subject_line(alert)}\n{alert.text}")
+            raise
+        log.info(f"alert published ({message_id}): {subject_line(alert)}")
+        return True

@@ -337,4 +337,6 @@ FROM (SELECT id FROM organizations WHERE id IN :organization_ids ORDER BY id) s
 
 EXISTING_ORGANIZATIONS = "SELECT id FROM organizations WHERE id IN :organization_ids"
 
+ORGANIZATION_NAMES = "SELECT id, name FROM organizations WHERE id IN :organization_ids"
+
 NEXT_ORGANIZATIONS = "SELECT id FROM organizations WHERE id > :after ORDER BY id LIMIT :limit"

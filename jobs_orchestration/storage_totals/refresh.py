@@ -272,6 +272,15 @@ def refresh_all_organizations(
                 future.cancel()
 
 
+def organization_names(connection: Connection, organization_ids: Iterable[int]) -> dict[int, str]:
+    """Each organization's name, for people reading the figures beside the ids."""
+    ids = sorted({int(organization_id) for organization_id in organization_ids})
+    if not ids:
+        return {}
+    rows = _rows(connection, queries.ORGANIZATION_NAMES, {"organization_ids": ids})
+    return {row.id: row.name for row in rows}
+
+
 def _refresh_batch(engine: Engine, organization_ids: list[int], dry_run: bool) -> BatchResult:
     started = time.perf_counter()
     ids = organization_ids

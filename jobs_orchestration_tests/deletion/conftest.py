@@ -19,6 +19,7 @@ from jobs_orchestration.defs.deletion.config import (
 )
 from jobs_orchestration.defs.deletion.jobs import delete_dataset_job, delete_package_job
 from jobs_orchestration.defs.deletion.resources import DeletionSettings
+from jobs_orchestration.defs.job_messages import SourceMessage
 from jobs_orchestration.devstack.aws import TIMESERIES_BUCKET
 from jobs_orchestration_tests.support.platform_data import PlatformData
 from jobs_orchestration_tests.support.queue import sqs_resource
@@ -44,11 +45,19 @@ def deletion_resources(platform_db, local_aws) -> dict[str, Any]:
     }
 
 
+def queue_source(kind: str, resource_id: int) -> SourceMessage:
+    """What a run started by the intake carries for each request: the job message it came in."""
+    return SourceMessage(message_id=f"message-{kind}-{resource_id}", body=f'{{"{kind}": {resource_id}}}')
+
+
 @pytest.fixture
 def delete_packages(deletion_resources, instance) -> Callable[..., dg.ExecuteInProcessResult]:
-    """Run delete_package_job for (package_id, organization_id) pairs."""
+    """Run delete_package_job for (package_id, organization_id) pairs: as launched from the UI, or with
+    `from_queue` as the intake starts it (each request with its job message)."""
 
-    def run(*requests: tuple[int, int], dry_run: bool = False) -> dg.ExecuteInProcessResult:
+    def run(
+        *requests: tuple[int, int], dry_run: bool = False, from_queue: bool = False
+    ) -> dg.ExecuteInProcessResult:
         config = DeletePackagesConfig(
             requests=[
                 DeletePackageRequest(
@@ -57,6 +66,7 @@ def delete_packages(deletion_resources, instance) -> Callable[..., dg.ExecuteInP
                     user_id="N:user:tester",
                     trace_id=f"trace-{package_id}",
                     job_id=f"job-{package_id}",
+                    source=queue_source("package", package_id) if from_queue else None,
                 )
                 for package_id, organization_id in requests
             ],
@@ -74,7 +84,9 @@ def delete_packages(deletion_resources, instance) -> Callable[..., dg.ExecuteInP
 
 @pytest.fixture
 def delete_dataset(deletion_resources, instance) -> Callable[..., dg.ExecuteInProcessResult]:
-    def run(dataset_id: int, organization_id: int, *, dry_run: bool = False) -> dg.ExecuteInProcessResult:
+    def run(
+        dataset_id: int, organization_id: int, *, dry_run: bool = False, from_queue: bool = False
+    ) -> dg.ExecuteInProcessResult:
         config = DeleteDatasetConfig(
             dataset_id=dataset_id,
             organization_id=organization_id,
@@ -82,6 +94,7 @@ def delete_dataset(deletion_resources, instance) -> Callable[..., dg.ExecuteInPr
             trace_id="trace-dataset",
             job_id="job-dataset",
             dry_run=dry_run,
+            source=queue_source("dataset", dataset_id) if from_queue else None,
         )
         return delete_dataset_job.execute_in_process(
             run_config=dg.RunConfig(ops={DELETE_DATASET_OP: config}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP
 from jobs_orchestration.devstack.aws import DATASET_ASSETS_BUCKET, DATASET_BUCKET, TIMESERIES_BUCKET
 from jobs_orchestration_tests.support.faults import record_delete_calls
 from jobs_orchestration_tests.support.platform_data import count_rows, keys_in, package_state
+from jobs_orchestration_tests.support.queue import dead_letters
 from jobs_orchestration_tests.support.runs import audit_rows, step_metadata
 
 SECOND_BUCKET = "platform-datasets-eu"
@@ -153,10 +155,50 @@ def test_a_package_of_another_organization_in_the_dataset_is_left_untouched(
     assert audits[0].detail["transient"] is False
 
 
-def test_missing_dataset_is_success(data, platform_db, delete_dataset):
+def test_a_dataset_already_deleted_is_not_found_and_its_job_message_still_succeeds(
+    data, s3, platform_db, delete_dataset, local_aws, instance
+):
     org = data.organization()
-    assert delete_dataset(424242, org).success
-    assert [row.outcome for row in audit_rows(platform_db.engine)] == ["already_deleted"]
+    dataset = data.dataset(org)
+    data.file(data.package(dataset, org), DATASET_BUCKET, "gone/a.pdf")
+    assert delete_dataset(dataset, org, from_queue=True).success
+
+    # The message comes again after the dataset's rows went (by cascade): nothing is left to tell
+    # "deleted" from "never there", and the message is done, not dead-lettered.
+    again = delete_dataset(dataset, org, from_queue=True)
+
+    assert again.success
+    assert [row.outcome for row in audit_rows(platform_db.engine)] == ["deleted", "not_found"]
+    metadata = step_metadata(again, DELETE_DATASET_OP)
+    assert (metadata["outcome"], metadata["not_found"], metadata["dead_lettered"]) == ("not_found", 1, 0)
+    assert f"dataset_id {dataset} not found" in metadata["requests"][0]["message"]
+    assert instance.get_run_by_id(again.run_id).tags["deletion/outcome"] == "not_found"
+    assert dead_letters(local_aws) == []
+    warnings = [
+        event.message
+        for event in instance.all_logs(again.run_id)
+        if event.level == logging.WARNING and "not_found" in event.message
+    ]
+    assert warnings, "a message whose dataset is not found is logged as a warning"
+
+
+def test_a_missing_dataset_launched_from_the_ui_fails_as_not_found(
+    data, platform_db, delete_dataset, instance
+):
+    org = data.organization()
+
+    result = delete_dataset(424242, org)
+
+    assert not result.success
+    assert (
+        "dataset_id 424242 not found: no such dataset"
+        in result.failure_data_for_node(DELETE_DATASET_OP).error.message
+    )
+    assert [row.outcome for row in audit_rows(platform_db.engine)] == ["not_found"]
+    assert step_metadata(result, DELETE_DATASET_OP)["outcome"] == "not_found"
+    assert instance.get_run_by_id(result.run_id).tags["deletion/outcome"] == "not_found"
+    # Not retried: a retry would find the same nothing.
+    assert not [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
 
 
 def test_dry_run_counts_and_deletes_nothing(data, s3, platform_db, delete_dataset):

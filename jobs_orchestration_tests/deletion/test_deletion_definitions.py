@@ -4,6 +4,7 @@ the environment."""
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 from dagster._core.definitions.dependency import NodeHandle
 
 from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP, DELETE_PACKAGES_OP
@@ -32,16 +33,37 @@ def test_jobs_carry_the_deletion_family_tag_and_a_retry_policy():
         assert op.pool == "deletion"
 
 
-def test_launchpad_default_config_is_valid_and_a_dry_run(project_env):
+def test_the_launchpad_starts_empty_and_a_launch_with_placeholder_ids_fails_naming_them(
+    project_env, platform_db, instance
+):
     defs = _defs()
-    for name, op_name in (
-        ("delete_package_job", DELETE_PACKAGES_OP),
-        ("delete_dataset_job", DELETE_DATASET_OP),
-    ):
+    scaffolds = {
+        # What the launchpad's "scaffold missing config" fills in: zeros for the ids.
+        "delete_package_job": {
+            DELETE_PACKAGES_OP: {"config": {"requests": [{"package_id": 0, "organization_id": 0}]}}
+        },
+        "delete_dataset_job": {DELETE_DATASET_OP: {"config": {"dataset_id": 0, "organization_id": 0}}},
+    }
+    for name, ops in scaffolds.items():
         job = defs.resolve_job_def(name)
-        default = job.run_config_schema.config_type.fields["ops"].default_value[op_name]["config"]
-        assert default["dry_run"] is True
-        assert dg.validate_run_config(job, {"ops": {op_name: {"config": default}}})
+        # No default config: launched as shown, the launchpad refuses it for the missing ids.
+        assert not job.run_config_schema.config_type.fields["ops"].default_provided
+        with pytest.raises(dg.DagsterInvalidConfigError, match="Missing required config entry"):
+            dg.validate_run_config(job, {})
+
+        result = job.execute_in_process(run_config={"ops": ops}, instance=instance, raise_on_error=False)
+
+        assert not result.success
+        (op_name,) = ops
+        message = result.failure_data_for_node(op_name).error.message
+        assert "organization_id is 0" in message and "ids are positive" in message
+        # At once, not after the outage retries.
+        assert not [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
+    empty = {DELETE_PACKAGES_OP: {"config": {"requests": []}}}
+    result = defs.resolve_job_def("delete_package_job").execute_in_process(
+        run_config={"ops": empty}, instance=instance, raise_on_error=False
+    )
+    assert "requests is empty" in result.failure_data_for_node(DELETE_PACKAGES_OP).error.message
 
 
 def test_package_job_runs_with_the_resources_the_environment_configures(project_env, platform_db, instance):

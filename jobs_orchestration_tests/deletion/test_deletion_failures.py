@@ -151,13 +151,20 @@ def test_transient_and_permanent_errors_are_told_apart():
 
 
 @pytest.mark.parametrize("bad_id", [0, -5])
-def test_nonexistent_ids_are_already_deleted_and_change_nothing(
+def test_ids_that_are_not_positive_fail_at_once_naming_the_field_and_change_nothing(
     data, s3, platform_db, delete_packages, bad_id
 ):
     org, _dataset, package, keys = _package_with_files(data, 1)
-    assert delete_packages((bad_id, org)).success
+
+    result = delete_packages((bad_id, org))
+
+    assert not result.success
+    message = result.failure_data_for_node(DELETE_PACKAGES_OP).error.message
+    assert f"requests[0].package_id is {bad_id}: ids are positive" in message
+    assert not [event for event in result.all_events if event.event_type_value == "STEP_UP_FOR_RETRY"]
     assert keys_in(s3, DATASET_BUCKET) == set(keys)
     assert package_state(platform_db.engine, package) == "DELETING"
+    assert audit_rows(platform_db.engine) == []
 
 
 def test_throttled_calls_fail_the_attempt_and_the_retry_policy_finishes_the_work(

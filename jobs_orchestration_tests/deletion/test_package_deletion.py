@@ -57,9 +57,12 @@ def test_file_package_loses_every_object_and_row_and_ends_deleted(
     assert audit.dagster_run_id == result.run_id
     metadata = step_metadata(result, DELETE_PACKAGES_OP)
     assert (metadata["files_deleted"], metadata["bytes_deleted"], metadata["outcome"]) == (3, 9, "deleted")
+    assert (metadata["objects_deleted"], metadata["size_deleted"]) == (3, "9 B")
     tags = instance.get_run_by_id(result.run_id).tags
     assert tags["job_family"] == "deletion"
-    assert (tags["deletion/outcome"], tags["deletion/objects_deleted"]) == ("deleted", "3")
+    assert tags["deletion/outcome"] == "deleted"
+    # The figures are in the metadata, not in tags nobody filters by.
+    assert not [name for name in tags if name.startswith("deletion/") and name != "deletion/outcome"]
 
 
 def test_collection_three_levels_deep_with_deleting_children_is_deleted_whole(
@@ -163,20 +166,43 @@ def test_other_organizations_package_is_refused(data, s3, platform_db, delete_pa
     assert package_state(platform_db.engine, package) == "DELETING"
 
 
-def test_missing_package_and_missing_object_are_success(data, s3, platform_db, delete_packages):
+def test_a_missing_package_is_not_found_and_a_missing_object_is_success(
+    data, s3, platform_db, delete_packages
+):
     org = data.organization()
     package = data.package(data.dataset(org), org)
     data.file(package, DATASET_BUCKET, "never/uploaded.pdf", stored=False)
 
-    result = delete_packages((987654, org), (package, org))
+    # From the queue: a package that is not there (its dataset deleted, say) is done, not dead-lettered.
+    result = delete_packages((987654, org), (package, org), from_queue=True)
 
     assert result.success
     assert package_state(platform_db.engine, package) == "DELETED"
     outcomes = [row.outcome for row in audit_rows(platform_db.engine)]
-    assert outcomes == ["already_deleted", "deleted"]
-    again = delete_packages((package, org))
+    assert outcomes == ["not_found", "deleted"]
+    metadata = step_metadata(result, DELETE_PACKAGES_OP)
+    assert (metadata["outcome"], metadata["not_found"], metadata["dead_lettered"]) == ("not_found", 1, 0)
+    # Deleted before: a DELETED tombstone, told apart from a package that is not there.
+    again = delete_packages((package, org), from_queue=True)
     assert again.success
     assert audit_rows(platform_db.engine)[-1].outcome == "already_deleted"
+
+
+def test_a_missing_package_launched_from_the_ui_fails_the_run_and_the_others_are_done(
+    data, s3, platform_db, delete_packages
+):
+    org = data.organization()
+    package = data.package(data.dataset(org), org)
+    data.file(package, DATASET_BUCKET, "real.pdf")
+
+    result = delete_packages((987654, org), (package, org))
+
+    assert not result.success
+    message = result.failure_data_for_node(DELETE_PACKAGES_OP).error.message
+    assert "package_id 987654 not found: no such package" in message
+    assert package_state(platform_db.engine, package) == "DELETED"
+    assert keys_in(s3, DATASET_BUCKET) == set()
+    assert [row.outcome for row in audit_rows(platform_db.engine)] == ["not_found", "deleted"]
 
 
 def test_one_refused_request_does_not_stop_the_others_but_fails_the_run(

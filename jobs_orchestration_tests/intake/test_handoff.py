@@ -113,7 +113,10 @@ def test_a_tick_keeps_receiving_while_the_producer_is_still_sending(local_aws) -
     # The first receive takes the ten queued; the late ten arrive while the next one long-polls.
     late = threading.Timer(0.5, send, args=(local_aws, *[m.changelog(i) for i in range(11, 21)]))
     late.start()
-    intake = QueueIntake(local_aws.client("sqs"), local_aws.queue_url, local_aws.dead_letter_queue_url)
+    # A long poll that outlasts the gap however slow the machine, and time bounds out of reach: only
+    # an empty long poll can end this tick.
+    limits = IntakeLimits(wait_time_seconds=5, max_seconds=120, tick_seconds=240)
+    intake = QueueIntake(local_aws.client("sqs"), local_aws.queue_url, local_aws.dead_letter_queue_url, limits)
     result = intake.tick(None, run_exists=lambda key: False, route=lambda batch: batch)
     late.join()
     assert result.received == 20

@@ -14,7 +14,9 @@ from jobs_orchestration.db.platform import JobAuditLog
 from jobs_orchestration.intake.handoff import IntakeLimits, JobBatch, ReceivedJob
 from jobs_orchestration.intake.messages import parse_job_message
 from jobs_orchestration_tests.support import job_messages
+from jobs_orchestration_tests.support.platform_data import PlatformData
 from jobs_orchestration_tests.support.postgres import temporary_database
+from jobs_orchestration_tests.support.queue import send, sqs_resource
 
 
 @pytest.fixture
@@ -61,7 +63,7 @@ def test_a_full_batch_of_uuid_ids_and_long_traces_makes_a_run_on_postgres(postgr
         request = run_request_for(batch)
         assert all(len(value.encode()) <= MAX_TAG_BYTES for value in request.tags.values())
         run = postgres_instance.create_run_for_job(stand_in_job, tags=request.tags)
-        assert postgres_instance.get_run_by_id(run.run_id).tags["message_count"] == str(size)
+        assert postgres_instance.get_run_by_id(run.run_id).tags == request.tags
         listed = request.tags["producer_job_ids"].split(",")
         kept, rest = listed[:-1], listed[-1]
         assert kept == [job.id for job in batch.jobs][: len(kept)]
@@ -77,3 +79,34 @@ def test_bounded_list_keeps_whole_values():
     assert kept == values[: len(kept)] and len(kept) == 19
     assert rest == "+81 more"
     assert bounded_list(["é" * MAX_TAG_BYTES]) == "+1 more"
+
+
+def test_a_deletion_run_carries_only_the_tags_operators_filter_by(
+    project_env, platform_db, local_aws, instance
+):
+    # Imported late: the definitions read their environment variables when a run starts.
+    from jobs_orchestration.definitions import defs
+    from jobs_orchestration.defs.intake.definitions import sqs_jobs_sensor
+
+    data = PlatformData(platform_db.engine, local_aws.client("s3"))
+    organization = data.organization()
+    package = data.package(data.dataset(organization), organization)
+    send(local_aws, job_messages.delete_package(package, organization, id="job-1", traceId="trace-1"))
+    with dg.build_sensor_context(
+        instance_ref=instance.get_ref(), resources={"sqs": sqs_resource(local_aws)}, definitions=defs
+    ) as context:
+        (request,) = sqs_jobs_sensor(context).run_requests
+    job = defs.resolve_job_def(request.job_name)
+
+    # What the daemon adds to these (sensor name, run key, tick id) is Dagster's own.
+    result = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags)
+
+    assert result.success
+    assert instance.get_run_by_id(result.run_id).tags == {
+        "job_family": "deletion",  # the run queue's limit
+        "dagster/retry_strategy": "ALL_STEPS",  # a crashed run is retried whole
+        "producer_job_ids": "job-1",
+        "organization_id": str(organization),
+        "trace_id": "trace-1",
+        "deletion/outcome": "deleted",
+    }

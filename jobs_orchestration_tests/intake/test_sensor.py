@@ -103,6 +103,24 @@ def test_message_is_deleted_only_once_its_run_exists(local_aws, instance, tick) 
     assert never_created.run_key in json.loads(second.cursor)["pending"]
 
 
+def test_the_queue_is_observed_when_a_figure_changed_or_a_minute_passed(local_aws, tick) -> None:
+    first = tick()
+    assert [event.asset_key for event in first.asset_events] == [dg.AssetKey("job_queue")]
+
+    idle = tick(first.cursor)
+    assert idle.asset_events == []  # the same figures: no new point
+
+    cursor = json.loads(idle.cursor)
+    cursor["observed"]["at"] -= 61  # as if the last observation were a minute old
+    assert len(tick(json.dumps(cursor)).asset_events) == 1
+
+    send(local_aws, m.delete_package(1, 7))
+    busy = tick(idle.cursor)
+    assert busy.asset_events[0].metadata["received"] == dg.IntMetadataValue(1)
+    # The intake's own cursor is untouched by the sensor's key.
+    assert set(json.loads(busy.cursor)) == {"version", "pending", "handed_off", "observed"}
+
+
 def test_redelivered_and_resent_messages_ask_for_no_second_run(local_aws, instance, tick) -> None:
     sqs = local_aws.client("sqs")
     send(local_aws, m.delete_package(1, 7, id="a"))

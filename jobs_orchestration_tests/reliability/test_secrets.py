@@ -172,7 +172,7 @@ REVIEWED_INTERPOLATIONS = {
     "db/bulk.py": {"table.name", "column_list"},
     "devstack/seed.py": {"table"},
     # Literal lists of the project's own enum constants (storage_totals.rules.sql_list).
-    "defs/storage/checks.py": {"sql_list(UNCOUNTED_DATASET_STATES)"},
+    "storage_totals/consistency.py": {"sql_list(UNCOUNTED_DATASET_STATES)"},
     # SQL fragments defined as constants in the same module, and the same constant state lists.
     "storage_totals/queries.py": {
         "BATCH_PACKAGES",

@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from jobs_orchestration.defs.storage.assets import storage_assets
-from jobs_orchestration.defs.storage.checks import storage_checks
+from jobs_orchestration.defs.storage.checks import storage_check_evaluations, storage_checks
 from jobs_orchestration.defs.storage.config import StorageTotalsConfig
 from jobs_orchestration.defs.storage.partitions import organizations
 from jobs_orchestration_tests.support.platform_tree import PlatformTree, cached_sizes
@@ -53,6 +53,10 @@ def test_materializing_a_partition_writes_and_reports_each_level(instance, platf
     metadata = recorded.asset_materialization.metadata
     assert recorded.asset_materialization.partition == str(organization)
     assert metadata["total_bytes"] == dg.IntMetadataValue(3910)
+    assert metadata["total_size"] == dg.TextMetadataValue("3.8 KiB")
+    # Dynamic partitions have no metadata of their own: the organization's name is on its events and run.
+    assert metadata["organization_name"] == dg.TextMetadataValue(f"org {organization}")
+    assert instance.get_run_by_id(result.run_id).tags["organization_name"] == f"org {organization}"
     assert isinstance(metadata["duration_seconds"], dg.FloatMetadataValue)
     assert all(evaluation.passed for evaluation in result.get_asset_check_evaluations())
 
@@ -102,25 +106,38 @@ def test_a_partition_key_that_is_not_an_id_is_refused(instance, platform_db):
 def test_checks_fail_on_a_mismatched_organization_and_a_negative_size(instance, platform_db, tree):
     organization = tree.organization()
     tree.package(tree.dataset(organization), files=(50,))
-    instance.add_dynamic_partitions(organizations.name, [str(organization)])
-    _materialize(instance, platform_db, organization)
+    healthy = tree.organization()
+    tree.package(tree.dataset(healthy), files=(7,))
+    instance.add_dynamic_partitions(organizations.name, [str(organization), str(healthy)])
+    for key in (organization, healthy):
+        _materialize(instance, platform_db, key)
     with platform_db.begin() as connection:
-        connection.exec_driver_sql("UPDATE organization_storage SET size = 49")
-        connection.exec_driver_sql("UPDATE package_storage SET size = -1")
+        connection.exec_driver_sql(
+            f"UPDATE organization_storage SET size = 49 WHERE organization_id = {organization}"
+        )
+        connection.exec_driver_sql(
+            f"UPDATE package_storage SET size = -1 WHERE organization_id = {organization}"
+        )
 
-    result = dg.materialize(
-        storage_checks,
-        instance=instance,
-        resources={"platform_db": platform_db},
-        selection=dg.AssetSelection.checks(*storage_checks),
+    # What both jobs record (this Dagster version cannot run partitioned checks without their asset).
+    evaluations = storage_check_evaluations(platform_db, [organization, healthy])
+
+    def evaluate(key: int) -> dict[str, dg.AssetCheckEvaluation]:
+        return {e.check_name: e for e in evaluations if e.partition == str(key)}
+
+    broken = evaluate(organization)
+    assert not broken["organization_storage_matches_its_datasets"].passed
+    assert broken["organization_storage_matches_its_datasets"].partition == str(organization)
+    assert broken["organization_storage_matches_its_datasets"].metadata["cached_size"] == dg.IntMetadataValue(
+        49
     )
-
-    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert not evaluations["organization_storage_matches_its_datasets"].passed
-    assert evaluations["organization_storage_matches_its_datasets"].metadata[
-        "mismatched_organizations"
-    ] == dg.IntMetadataValue(1)
-    assert not evaluations["storage_sizes_are_not_negative"].passed
+    assert broken["organization_storage_matches_its_datasets"].metadata[
+        "datasets_size"
+    ] == dg.IntMetadataValue(50)
+    assert not broken["storage_sizes_are_not_negative"].passed
+    assert broken["storage_sizes_are_not_negative"].metadata["negative_rows"] == dg.IntMetadataValue(1)
+    # Each organization is checked on its own: the other one passes.
+    assert all(evaluation.passed for evaluation in evaluate(healthy).values())
 
 
 def test_a_backfill_over_several_organizations_records_each_ones_own_figures(instance, platform_db, tree):

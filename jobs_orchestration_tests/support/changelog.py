@@ -155,16 +155,18 @@ class Delivery:
 
 
 class TopicSubscriber:
-    """An SQS queue subscribed to the changelog topic."""
+    """An SQS queue subscribed to the changelog topic (or to `topic_arn`)."""
 
-    def __init__(self, aws: LocalAws, name: str = "changelog-subscriber") -> None:
+    def __init__(
+        self, aws: LocalAws, name: str = "changelog-subscriber", topic_arn: str | None = None
+    ) -> None:
         self.sqs = aws.client("sqs")
         self.queue_url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
         aws.client("sns").subscribe(
-            TopicArn=aws.topic_arn,
+            TopicArn=topic_arn or aws.topic_arn,
             Protocol="sqs",
             Endpoint=queue_arn,
             Attributes={"RawMessageDelivery": "false"},
@@ -172,26 +174,28 @@ class TopicSubscriber:
 
     def drain(self) -> list[Delivery]:
         """Every notification waiting in the queue (deleted as read)."""
-        deliveries = []
+        return [
+            Delivery(
+                body=json.loads(envelope["Message"]),
+                raw_body=envelope["Message"],
+                attributes={
+                    name: value["Value"] for name, value in envelope.get("MessageAttributes", {}).items()
+                },
+            )
+            for envelope in self.envelopes()
+        ]
+
+    def envelopes(self) -> list[dict[str, Any]]:
+        """Every SNS envelope waiting in the queue (deleted as read): `Subject`, `Message`, ..."""
+        envelopes = []
         while True:
             response = self.sqs.receive_message(
                 QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
             )
             messages = response.get("Messages", [])
             if not messages:
-                return deliveries
-            for message in messages:
-                envelope = json.loads(message["Body"])
-                deliveries.append(
-                    Delivery(
-                        body=json.loads(envelope["Message"]),
-                        raw_body=envelope["Message"],
-                        attributes={
-                            name: value["Value"]
-                            for name, value in envelope.get("MessageAttributes", {}).items()
-                        },
-                    )
-                )
+                return envelopes
+            envelopes.extend(json.loads(message["Body"]) for message in messages)
             self.sqs.delete_message_batch(
                 QueueUrl=self.queue_url,
                 Entries=[

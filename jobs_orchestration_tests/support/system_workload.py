@@ -149,7 +149,7 @@ def effects_missing(engine: Engine, s3: Any, workload: Workload) -> list[str]:
             connection.execute(
                 sa.select(JobAuditLog.job_id).where(
                     JobAuditLog.job_id.in_(workload.job_ids),
-                    JobAuditLog.outcome.in_(["deleted", "already_deleted"]),
+                    JobAuditLog.outcome.in_(["deleted", "already_deleted", "not_found"]),
                 )
             ).scalars()
         )

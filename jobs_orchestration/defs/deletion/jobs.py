@@ -8,45 +8,18 @@ from __future__ import annotations
 
 import dagster as dg
 
-from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP, DELETE_PACKAGES_OP
 from jobs_orchestration.defs.deletion.ops import delete_dataset_op, delete_packages
 from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY, RETRY_WHOLE_RUN_TAGS
 
 DELETION_TAGS = {"job_family": "deletion", **RETRY_WHOLE_RUN_TAGS}
 
-# What the launchpad starts from: a dry run of an example request, so a launch as shown deletes nothing.
-PACKAGE_EXAMPLE_CONFIG = {
-    "ops": {
-        DELETE_PACKAGES_OP: {
-            "config": {
-                "requests": [
-                    {"package_id": 0, "organization_id": 0, "user_id": "", "trace_id": "", "job_id": ""}
-                ],
-                "dry_run": True,
-            }
-        }
-    }
-}
-DATASET_EXAMPLE_CONFIG = {
-    "ops": {
-        DELETE_DATASET_OP: {
-            "config": {
-                "dataset_id": 0,
-                "organization_id": 0,
-                "user_id": "",
-                "trace_id": "",
-                "job_id": "",
-                "dry_run": True,
-            }
-        }
-    }
-}
+# No default config: the launchpad starts empty, so a launch names its ids (see config.py) instead of
+# starting from example ones.
 
 
 @dg.job(
     tags=DELETION_TAGS,
     op_retry_policy=OUTAGE_RETRY_POLICY,
-    config=PACKAGE_EXAMPLE_CONFIG,
     description="Delete DELETING packages with all their descendants: S3 objects (every version), "
     "time-series data, rows. Set dry_run to see what would go.",
 )
@@ -57,7 +30,6 @@ def delete_package_job() -> None:
 @dg.job(
     tags=DELETION_TAGS,
     op_retry_policy=OUTAGE_RETRY_POLICY,
-    config=DATASET_EXAMPLE_CONFIG,
     description="Delete a DELETING dataset: its banner and readme, all its packages, then its rows. "
     "Set dry_run to see what would go.",
 )

@@ -17,6 +17,7 @@ from jobs_orchestration.defs.deletion.config import (
     DELETE_PACKAGES_OP,
     DeleteDatasetConfig,
     DeletePackagesConfig,
+    invalid_launch,
 )
 from jobs_orchestration.defs.deletion.resources import DeletionSettings
 from jobs_orchestration.defs.job_messages import (
@@ -31,9 +32,13 @@ from jobs_orchestration.deletion.report import DeletionReport, Outcome
 from jobs_orchestration.deletion.service import DeletionStores, delete_dataset, delete_package
 from jobs_orchestration.failures import describe, is_transient
 from jobs_orchestration.resources import PlatformDatabase, SQSResource
+from jobs_orchestration.units import readable_bytes
 
 PACKAGE_JOB_NAME = "DeletePackageJob"
 DATASET_JOB_NAME = "DeleteDatasetJob"
+OUTCOME_TAG = "deletion/outcome"
+READABLE_SIZES = {"bytes_deleted": "size_deleted", "would_delete_bytes": "would_delete_size"}
+"""Byte counts in the metadata and the key of the same figure in readable units beside them."""
 
 
 @dg.op(name=DELETE_PACKAGES_OP, pool="deletion")
@@ -47,6 +52,7 @@ def delete_packages(
 ) -> dg.Output[dict[str, Any]]:
     """Delete each requested package with all its descendants. Each request has its own outcome and
     audit row; a request that fails for a reason of its own is dead-lettered and the others go on."""
+    _refuse_invalid_launch(config)
     with retry_only_transient_errors():
         stores = _stores(platform_db, s3, deletion)
         done_elsewhere = _dead_lettered_before(context, [request.source for request in config.requests])
@@ -76,6 +82,7 @@ def delete_dataset_op(
     sqs: SQSResource,
 ) -> dg.Output[dict[str, Any]]:
     """Delete a dataset: its assets, all its packages in pages, then its rows."""
+    _refuse_invalid_launch(config)
     with retry_only_transient_errors():
         if config.source is not None and _dead_lettered_before(context, [config.source]):
             return dg.Output({"outcome": "dead_lettered"}, metadata={"outcome": "dead_lettered"})
@@ -87,6 +94,12 @@ def delete_dataset_op(
             DeletionReport("dataset", config.dataset_id, config.organization_id, Outcome.FAILED),
         )
         return _finish(context, sqs, [(_audited(context, platform_db, message, report), config.source)])
+
+
+def _refuse_invalid_launch(config: DeletePackagesConfig | DeleteDatasetConfig) -> None:
+    problem = invalid_launch(config)
+    if problem:
+        raise dg.Failure(description=problem, allow_retries=False)
 
 
 def _dead_lettered_before(context: dg.OpExecutionContext, sources: list[SourceMessage | None]) -> set[str]:
@@ -135,7 +148,12 @@ def _run_request(context: dg.OpExecutionContext, run, failed: DeletionReport) ->
         failed.transient = is_transient(error)
         failed.error_count = 1
         report = failed
-    log = context.log.info if report.succeeded else context.log.error
+    if not report.succeeded:
+        log = context.log.error
+    elif report.outcome == Outcome.NOT_FOUND:
+        log = context.log.warning
+    else:
+        log = context.log.info
     log(f"{report.kind} {report.resource_id}: {report.outcome.value}. {report.message}".strip())
     return report
 
@@ -171,11 +189,25 @@ def _finish(
     overall = _overall_outcome(reports)
     metadata: dict[str, Any] = {
         **{name: dg.MetadataValue.int(value) for name, value in totals.items()},
+        **{
+            size_name: dg.MetadataValue.text(readable_bytes(totals[name]))
+            for name, size_name in READABLE_SIZES.items()
+            if name in totals
+        },
         "outcome": overall,
         "requests": dg.MetadataValue.json(outcomes_metadata),
+        "not_found": dg.MetadataValue.int(sum(r.outcome == Outcome.NOT_FOUND for r in reports)),
         "dead_lettered": dg.MetadataValue.int(len(poison)),
     }
     problems = [r for r in reports if not r.succeeded]
+    # Not found is done for a job message (see `SUCCESSFUL_OUTCOMES`). Launched from the UI it fails the
+    # run, so a mistyped id is not mistaken for a deletion; but not on a retry, where an earlier attempt
+    # may be what removed the rows.
+    unfound_launches = [
+        r
+        for r, source in outcomes
+        if r.outcome == Outcome.NOT_FOUND and source is None and _first_attempt(context)
+    ]
     if problems:
         metadata["failures"] = dg.MetadataValue.json(
             [r.detail() | {"outcome": r.outcome.value} for r in problems]
@@ -183,15 +215,9 @@ def _finish(
     sample = [key for r in reports if r.would_delete for key in r.would_delete.sample_keys]
     if sample:
         metadata["sample_keys"] = dg.MetadataValue.json(sample)
-    context.instance.add_run_tags(
-        context.run_id,
-        {"deletion/outcome": overall}
-        | {
-            f"deletion/{name}": str(totals.get(name, 0))
-            for name in ("packages_deleted", "objects_deleted", "bytes_deleted")
-        },
-    )
-    unsettled = [r for r in problems if id(r) not in dead_lettered]
+    # The one tag operators filter deletions by; the figures are in the metadata.
+    context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: overall})
+    unsettled = [r for r in problems if id(r) not in dead_lettered] + unfound_launches
     if unsettled:
         raise dg.Failure(
             description="; ".join(r.message for r in unsettled),
@@ -203,9 +229,14 @@ def _finish(
     return dg.Output({"outcome": overall, **totals}, metadata=metadata)
 
 
+def _first_attempt(context: dg.OpExecutionContext) -> bool:
+    return context.retry_number == 0 and context.run.parent_run_id is None
+
+
 def _overall_outcome(reports: list[DeletionReport]) -> str:
+    """The least good outcome among the requests: what needs a look first."""
     outcomes = {report.outcome for report in reports}
-    for outcome in (Outcome.FAILED, Outcome.REFUSED, Outcome.DRY_RUN, Outcome.DELETED):
+    for outcome in (Outcome.FAILED, Outcome.REFUSED, Outcome.NOT_FOUND, Outcome.DRY_RUN, Outcome.DELETED):
         if outcome in outcomes:
             return outcome.value
     return Outcome.ALREADY_DELETED.value

@@ -1,4 +1,5 @@
-"""The intake's definitions: `sqs_jobs_sensor` over the real jobs, and the `job_queue` asset it observes."""
+"""The intake's definitions: `sqs_jobs_sensor` over the real jobs and the `job_queue` asset it observes;
+the `dead_letter_queue` asset, its check, its sensor and the job that redrives it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ import dagster as dg
 
 from jobs_orchestration.defs.changelog.jobs import dataset_changelog_job
 from jobs_orchestration.defs.deletion.jobs import delete_dataset_job, delete_package_job
+from jobs_orchestration.defs.intake.dead_letter_queue import (
+    dead_letter_queue_is_empty,
+    dead_letter_queue_sensor,
+)
 from jobs_orchestration.defs.intake.failed_runs import failed_run_messages_sensor
+from jobs_orchestration.defs.intake.redrive import redrive_dead_letters_job
 from jobs_orchestration.defs.intake.sensor import (
     JOB_QUEUE_ASSET,
     build_sqs_jobs_sensor,
@@ -23,5 +29,8 @@ sqs_jobs_sensor = build_sqs_jobs_sensor(
 )
 
 defs = dg.Definitions(
-    assets=[JOB_QUEUE_ASSET, DEAD_LETTER_QUEUE_ASSET], sensors=[sqs_jobs_sensor, failed_run_messages_sensor]
+    assets=[JOB_QUEUE_ASSET, DEAD_LETTER_QUEUE_ASSET],
+    asset_checks=[dead_letter_queue_is_empty],
+    jobs=[redrive_dead_letters_job],
+    sensors=[sqs_jobs_sensor, failed_run_messages_sensor, dead_letter_queue_sensor],
 )

@@ -131,7 +131,7 @@ def _letters(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[DeadLette
     if not sources:
         return []
     already = dead_lettered_by_run_family(instance, run)
-    reason = f"run {run.run_id} of {run.job_name} failed for good: {_error_of(instance, run.run_id)}"
+    reason = f"run {run.run_id} of {run.job_name} failed for good: {last_error_of(instance, run.run_id)}"
     return [
         DeadLetter(source.message_id, source.body, reason, dead_lettered_by="run_failure", run_id=run.run_id)
         for source in sources
@@ -139,7 +139,7 @@ def _letters(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[DeadLette
     ]
 
 
-def _error_of(instance: dg.DagsterInstance, run_id: str) -> str:
+def last_error_of(instance: dg.DagsterInstance, run_id: str) -> str:
     """The last step failure's error, or the run failure's message (a killed worker has no step failure)."""
     for event_type in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE):
         records = instance.get_records_for_run(run_id, of_type=event_type, ascending=False, limit=1).records

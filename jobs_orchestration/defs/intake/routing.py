@@ -43,14 +43,13 @@ forever. The run config lists every message in full."""
 
 
 def batch_tags(batch: JobBatch) -> dict[str, str]:
-    """Tags that make the messages of a run findable in the UI: their producer job ids (as many as a
-    tag holds), and the organization and trace when the whole batch shares them."""
+    """Only tags an operator filters runs by: the job family (also the run queue's limits), the
+    messages' producer job ids (as many as a tag holds), and the organization and trace when the whole
+    batch shares them. The job names the message type; the run config lists every message."""
     jobs = batch.jobs
     tags = {
         "job_family": jobs[0].job_family,
-        "job_type": batch.type_name,
         "producer_job_ids": bounded_list([job.id for job in jobs]),
-        "message_count": str(len(jobs)),
     }
     organizations = {job.organization_key for job in jobs}
     if len(organizations) == 1 and "all" not in organizations:

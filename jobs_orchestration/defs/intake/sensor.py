@@ -3,7 +3,9 @@ exists (the hand-off logic is in `jobs_orchestration.intake.handoff`)."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections import Counter
 from collections.abc import Sequence
 
@@ -12,6 +14,7 @@ import dagster as dg
 from jobs_orchestration import settings
 from jobs_orchestration.defs.intake.routing import run_request_for
 from jobs_orchestration.defs.storage.partitions import organizations
+from jobs_orchestration.intake.dead_letter_summary import reason_group
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake, TickResult
 from jobs_orchestration.resources import SQSResource
 
@@ -40,9 +43,16 @@ def _positive_whole_number(variable: str) -> int | None:
 SENSOR_NAME = "sqs_jobs_sensor"
 JOB_QUEUE_ASSET = dg.AssetSpec(
     "job_queue",
-    description="The SQS queue the platform's services send job messages to; observed on every intake tick",
+    description="The SQS queue the platform's services send job messages to; observed by the intake "
+    "whenever a figure changed, and at least once a minute",
     group_name="intake",
 )
+OBSERVE_AT_LEAST_EVERY_SECONDS = 60
+"""An intake tick whose figures equal the last observation's records none, unless this long has passed:
+an idle queue gets a point a minute in the UI's plots instead of one every tick."""
+OBSERVED = "observed"
+"""The sensor's own key in the intake's cursor: the last observation's figures and time."""
+UNCOMPARED_FIGURES = ("tick_seconds",)
 
 
 def build_sqs_jobs_sensor(
@@ -73,16 +83,19 @@ def build_sqs_jobs_sensor(
             )
             return bool(runs)
 
-        result = intake.tick(context.cursor, run_exists, run_request_for)
+        intake_cursor, last_observed = split_cursor(context.cursor)
+        result = intake.tick(intake_cursor, run_exists, run_request_for)
         for dead in result.dead_letters:
             context.log.warning(f"message {dead.message_id} moved to the dead-letter queue: {dead.reason}")
         for error in result.errors:
             context.log.error(error)
+        observation = queue_observation(result)
+        observed = observation_due(observation, last_observed, time.time())
         return dg.SensorResult(
             run_requests=result.requests,
-            cursor=result.cursor,
+            cursor=join_cursor(result.cursor, observed or last_observed),
             dynamic_partitions_requests=new_organization_partitions(context, result),
-            asset_events=[queue_observation(result)],
+            asset_events=[observation] if observed else [],
             skip_reason=None if result.requests else skip_reason(result),
         )
 
@@ -93,7 +106,7 @@ def skip_reason(result: TickResult) -> str:
     """Why a tick asked for no run, in words an operator scanning the tick history can act on."""
     parts = []
     if result.dead_letters:
-        reasons = Counter(letter.reason[:120] for letter in result.dead_letters)
+        reasons = Counter(reason_group(letter.reason) for letter in result.dead_letters)
         summary = "; ".join(f"{count} × {reason}" for reason, count in reasons.most_common(3))
         parts.append(f"{len(result.dead_letters)} message(s) dead-lettered ({summary})")
     if result.unreachable:
@@ -111,6 +124,41 @@ def new_organization_partitions(
     keys = {request.partition_key for request in result.requests if request.partition_key}
     new = sorted(key for key in keys if not context.instance.has_dynamic_partition(organizations.name, key))
     return [organizations.build_add_request(new)] if new else []
+
+
+def split_cursor(cursor: str | None) -> tuple[str | None, dict | None]:
+    """The intake's cursor without the sensor's own key, and that key's value."""
+    try:
+        data = json.loads(cursor) if cursor else None
+    except ValueError:
+        return cursor, None
+    if not isinstance(data, dict) or OBSERVED not in data:
+        return cursor, None
+    observed = data.pop(OBSERVED)
+    return json.dumps(data, separators=(",", ":")), observed if isinstance(observed, dict) else None
+
+
+def join_cursor(intake_cursor: str, observed: dict | None) -> str:
+    if observed is None:
+        return intake_cursor
+    data = json.loads(intake_cursor)
+    data[OBSERVED] = observed
+    return json.dumps(data, separators=(",", ":"))
+
+
+def observation_due(observation: dg.AssetObservation, last: dict | None, now: float) -> dict | None:
+    """The figures to remember when the observation is to be recorded (a figure changed, or a minute
+    passed since the last one), else None."""
+    figures = {
+        name: value.value for name, value in observation.metadata.items() if name not in UNCOMPARED_FIGURES
+    }
+    if (
+        last
+        and last.get("figures") == figures
+        and now - float(last.get("at", 0)) < OBSERVE_AT_LEAST_EVERY_SECONDS
+    ):
+        return None
+    return {"figures": figures, "at": now}
 
 
 def queue_observation(result: TickResult) -> dg.AssetObservation:

@@ -16,6 +16,7 @@ from jobs_orchestration.snapshots.cleanup import (
     run_cleanup,
     storage_savings,
 )
+from jobs_orchestration.units import readable_bytes
 
 ERRORS_TEXT_LIMIT = 4000
 
@@ -45,7 +46,7 @@ def snapshot_cleanup(
         context.log.error(f"snapshot file not deleted (retried next run): {message}")
     context.log.info(
         f"snapshot cleanup{' (dry run)' if report.dry_run else ''}: {report.deleted_count} of "
-        f"{report.candidates} candidates deleted, {report.bytes_freed} bytes freed, "
+        f"{report.candidates} candidates deleted, {readable_bytes(report.bytes_freed)} freed, "
         f"{report.error_count} errors, cutoff {report.cutoff.isoformat()}"
     )
     # Recorded before the run fails, so a partial failure still shows what was deleted.
@@ -78,6 +79,10 @@ def cleanup_metadata(
         "run_started_at": dg.MetadataValue.timestamp(report.started_at),
         "cutoff": dg.MetadataValue.timestamp(report.cutoff),
         "bytes_freed_last_30_days": dg.MetadataValue.int(freed_bytes),
+        # The same sizes in readable units, beside the raw integers the UI plots.
+        "size_freed": dg.MetadataValue.text(readable_bytes(report.bytes_freed)),
+        "candidate_size": dg.MetadataValue.text(readable_bytes(report.candidate_bytes)),
+        "size_freed_last_30_days": dg.MetadataValue.text(readable_bytes(freed_bytes)),
         "files_freed_last_30_days": dg.MetadataValue.int(freed_files),
         "dry_run": dg.MetadataValue.bool(report.dry_run),
         "stopped_by": dg.MetadataValue.text(report.stopped_by or "backlog done"),

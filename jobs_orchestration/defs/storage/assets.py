@@ -11,15 +11,24 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from jobs_orchestration import settings
 from jobs_orchestration.defs.retries import retry_only_transient_errors
 from jobs_orchestration.defs.storage.config import StorageTotalsConfig
 from jobs_orchestration.defs.storage.metadata import level_metadata, storage_events
 from jobs_orchestration.defs.storage.partitions import organizations
 from jobs_orchestration.resources import PlatformDatabase
-from jobs_orchestration.storage_totals import ALL_LEVELS, Level, UnknownOrganization, refresh_organizations
+from jobs_orchestration.storage_totals import (
+    ALL_LEVELS,
+    Level,
+    UnknownOrganization,
+    organization_names,
+    refresh_organizations,
+)
+from jobs_orchestration.units import readable_bytes
 
 STORAGE_GROUP = "storage"
 STORAGE_POOL = "platform_db"
+ORGANIZATION_NAME_TAG = "organization_name"
 
 
 def organization_id_of(partition_key: str) -> int:
@@ -54,15 +63,22 @@ def _refresh(
         except UnknownOrganization as error:
             raise dg.Failure(str(error), allow_retries=False) from error
     duration = time.perf_counter() - started
+    with platform_db.engine.connect() as connection:
+        name = organization_names(connection, [organization_id]).get(organization_id, "")
+    if name:
+        # The run is one organization's: its name beside the id in the runs list (filterable).
+        context.instance.add_run_tags(context.run.run_id, {ORGANIZATION_NAME_TAG: name})
     if config.dry_run:
-        for event in storage_events(totals, duration_seconds=duration):
+        for event in storage_events(totals, duration_seconds=duration, organization_name=name):
             context.log_event(event)
         context.log.info(
-            f"Dry run for organization {organization_id}: {totals.total_bytes} bytes, "
+            f"Dry run for organization {organization_id} ({name}): {readable_bytes(totals.total_bytes)}, "
             f"{totals.rows_changed} cache rows would change; nothing written"
         )
         return
-    yield dg.MaterializeResult(metadata=level_metadata(totals, level, duration_seconds=duration))
+    yield dg.MaterializeResult(
+        metadata=level_metadata(totals, level, duration_seconds=duration, organization_name=name)
+    )
 
 
 _COMMON = dict(
@@ -70,7 +86,7 @@ _COMMON = dict(
     group_name=STORAGE_GROUP,
     pool=STORAGE_POOL,
     output_required=False,
-    kinds={"postgres"},
+    kinds=set(filter(None, [settings.database_kind(settings.JOBS_DATABASE_URL)])),
 )
 
 

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY, retry_only_transient_errors
 from jobs_orchestration.defs.storage.assets import STORAGE_POOL, storage_assets
+from jobs_orchestration.defs.storage.checks import storage_check_evaluations
 from jobs_orchestration.defs.storage.config import StorageTotalsConfig
 from jobs_orchestration.defs.storage.metadata import storage_events
 from jobs_orchestration.defs.storage.partitions import organizations
@@ -22,6 +23,7 @@ from jobs_orchestration.storage_totals import (
     DEFAULT_PARALLEL_BATCHES,
     MAX_PARALLEL_BATCHES,
     BatchResult,
+    organization_names,
     refresh_all_organizations,
 )
 
@@ -55,7 +57,9 @@ def refresh_all_organizations_op(
 ) -> dg.Nothing:
     """Refresh every organization in batches. Each organization is still recorded on its own partition
     with its own figures (one event per asset and organization), which a multi-partition asset run
-    could not do: it stamps one metadata set on every partition."""
+    could not do: it stamps one metadata set on every partition. The checks of `organization_storage`
+    are evaluated for each organization refreshed and recorded on its partition, as the one-organization
+    job does in its check steps."""
     known = set(context.instance.get_dynamic_partitions(organizations.name))
     refreshed = changed = 0
     started = time.perf_counter()
@@ -67,7 +71,7 @@ def refresh_all_organizations_op(
     )
     with retry_only_transient_errors():
         for batch in batches:
-            _record_batch(context, batch, known)
+            _record_batch(context, batch, known, platform_db)
             changed += sum(totals.rows_changed for totals in batch.organizations)
             refreshed += len(batch.organizations)
     verb = "would change" if config.dry_run else "changed"
@@ -77,18 +81,30 @@ def refresh_all_organizations_op(
     )
 
 
-def _record_batch(context: dg.OpExecutionContext, batch: BatchResult, known: set[str]) -> None:
-    """One event per asset and organization of the batch, on partitions that exist."""
+def _record_batch(
+    context: dg.OpExecutionContext, batch: BatchResult, known: set[str], platform_db: PlatformDatabase
+) -> None:
+    """One event per asset and organization of the batch, on partitions that exist; then, unless it was
+    a dry run (the cache did not change), the checks' results of each of its organizations."""
     new_keys = [str(t.organization_id) for t in batch.organizations if str(t.organization_id) not in known]
     if new_keys:
         # A materialization is only shown on a partition that exists.
         context.instance.add_dynamic_partitions(organizations.name, new_keys)
         known.update(new_keys)
+    ids = [totals.organization_id for totals in batch.organizations]
+    with platform_db.engine.connect() as connection:
+        names = organization_names(connection, ids)
     for totals in batch.organizations:
         for event in storage_events(
-            totals, duration_seconds=batch.duration_seconds, organizations_in_batch=len(batch.organizations)
+            totals,
+            duration_seconds=batch.duration_seconds,
+            organizations_in_batch=len(batch.organizations),
+            organization_name=names.get(totals.organization_id),
         ):
             context.log_event(event)
+    if ids and not batch.organizations[0].dry_run:
+        for evaluation in storage_check_evaluations(platform_db, ids):
+            context.log_event(evaluation)
 
 
 @dg.job(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from jobs_orchestration.storage_totals import Level, OrganizationTotals
+from jobs_orchestration.units import readable_bytes
 
 ASSET_KEYS = {
     Level.PACKAGE: dg.AssetKey("package_storage"),
@@ -15,12 +16,20 @@ ASSET_KEYS = {
 
 
 def level_metadata(
-    totals: OrganizationTotals, level: Level, *, duration_seconds: float, organizations_in_batch: int = 1
+    totals: OrganizationTotals,
+    level: Level,
+    *,
+    duration_seconds: float,
+    organizations_in_batch: int = 1,
+    organization_name: str | None = None,
 ) -> dict[str, dg.RawMetadataValue]:
     figures = totals.levels[level]
     return {
         "organization_id": dg.MetadataValue.text(str(totals.organization_id)),
+        # Dynamic partitions carry no metadata of their own in this Dagster version: the name goes here.
+        "organization_name": dg.MetadataValue.text(organization_name or ""),
         "total_bytes": dg.MetadataValue.int(figures.total_bytes),
+        "total_size": dg.MetadataValue.text(readable_bytes(figures.total_bytes)),
         **{name: dg.MetadataValue.int(count) for name, count in figures.counts.items()},
         "rows_changed": dg.MetadataValue.int(figures.rows_changed),
         "dry_run": totals.dry_run,
@@ -30,7 +39,11 @@ def level_metadata(
 
 
 def storage_events(
-    totals: OrganizationTotals, *, duration_seconds: float, organizations_in_batch: int = 1
+    totals: OrganizationTotals,
+    *,
+    duration_seconds: float,
+    organizations_in_batch: int = 1,
+    organization_name: str | None = None,
 ) -> list[dg.AssetMaterialization | dg.AssetObservation]:
     """One event per level refreshed, on the organization's partition: a materialization when the
     cache was written, an observation for a dry run (the cache was not)."""
@@ -44,6 +57,7 @@ def storage_events(
                 level,
                 duration_seconds=duration_seconds,
                 organizations_in_batch=organizations_in_batch,
+                organization_name=organization_name,
             ),
         )
         for level in totals.levels

@@ -20,19 +20,20 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from click.testing import CliRunner
 from dagster._core.storage.compute_log_manager import ComputeIOType
 from dagster_aws.s3 import S3ComputeLogManager
 
 from deploy.stack import contract
+from jobs_orchestration.alerts import Alert, publish_alert
 from jobs_orchestration.changelog.publish import publish_outbox
 from jobs_orchestration.changelog.record import IncomingEvent, IncomingMessage, record_messages
-from jobs_orchestration.cli.queue import dlq
 from jobs_orchestration.db.platform import DatasetAssetKind, DatasetState, PackageType
 from jobs_orchestration.deletion.report import Outcome
 from jobs_orchestration.deletion.service import DeletionStores, delete_dataset, delete_package
+from jobs_orchestration.intake.dead_letter_summary import summarize_dead_letter_queue
 from jobs_orchestration.intake.dead_letters import DeadLetter, send_dead_letters
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake
+from jobs_orchestration.intake.redrive import RedriveChoice, redrive_dead_letters
 from jobs_orchestration.snapshots.cleanup import CleanupOptions, run_cleanup
 from jobs_orchestration.snapshots.store import S3SnapshotStore
 from jobs_orchestration_tests.support import job_messages
@@ -67,7 +68,7 @@ NOT_EXERCISED = {
         "boto3's transfer manager aborts a multipart upload of a run log (over 8 MiB) only when the upload fails"
     ),
     ("run", "DeadLetterAndRedrive", "sqs:GetQueueAttributes"): (
-        "the redrive job reads the dead-letter counts; `jobs-orchestration dlq redrive`, run here in its place, does not"
+        "the redrive job reads the dead-letter counts; its shared redrive code, run here, does not"
     ),
 }
 """Permissions no test path here calls, and why each is still needed."""
@@ -234,8 +235,14 @@ def test_the_code_server_policy_is_sufficient_and_minimal(deployment, recorder, 
         [DeadLetter("m-12", job_messages.delete_package(package_id=12), "run failed", "run_failure", "run-1")],
     )
     assert sent.all_sent, sent.errors
-    deployment.client("code", "sns", recorder).publish(
-        TopicArn=deployment.alerts_topic_arn, Subject="jobs-orchestration", Message="a run failed"
+    # dead_letter_queue_sensor reads the dead letters without consuming them; the alerts go to
+    # ALERTS_TOPIC_ARN through the project's own publisher.
+    summary = summarize_dead_letter_queue(sqs, deployment.dead_letter_queue_url)
+    assert summary.visible + summary.in_flight == 2
+    publish_alert(
+        deployment.client("code", "sns", recorder),
+        deployment.alerts_topic_arn,
+        Alert(kind="run_failure", subject="a run failed", text="a run failed"),
     )
     assert queue_depth(admin_sqs, deployment.dead_letter_queue_url) == 2
 
@@ -325,23 +332,11 @@ def test_the_run_task_policy_is_sufficient_and_minimal(
     )
     assert sent.all_sent, sent.errors
     poison = "m-13"  # its source message id, by which `dlq redrive --id` finds it
-    default_session_as("run", "sqs", recorder)
-    result = CliRunner().invoke(
-        dlq,
-        [
-            "redrive",
-            "--id",
-            poison,
-            "--queue-url",
-            deployment.queue_url,
-            "--dead-letter-queue-url",
-            deployment.dead_letter_queue_url,
-            "--endpoint-url",
-            deployment.endpoint,
-        ],
-        catch_exceptions=False,
+    # The redrive job (and `jobs-orchestration dlq redrive`) through their shared code.
+    outcome = redrive_dead_letters(
+        sqs, deployment.queue_url, deployment.dead_letter_queue_url, RedriveChoice(ids=frozenset({poison}))
     )
-    assert result.exit_code == 0 and "redrove 1 message(s)" in result.output, result.output
+    assert len(outcome.moved) == 1 and not outcome.not_sent
     assert queue_depth(admin_sqs, deployment.queue_url) == 1
     assert queue_depth(admin_sqs, deployment.dead_letter_queue_url) == 1
 

@@ -20,6 +20,7 @@ REPOSITORY = Path(__file__).resolve().parents[3]
 TASK_ACTIONS = {
     "code": {
         "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:SendMessage",
