@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,10 +56,13 @@ def log(message: str) -> None:
 class Dagster:
     """The webserver's GraphQL API."""
 
-    def __init__(self, ui_url: str) -> None:
+    def __init__(self, ui_url: str, check_processes: Callable[[], None]) -> None:
         self.ui_url = ui_url.rstrip("/")
+        self.check_processes = check_processes
+        """Raises, naming it, when a process of the system has exited: asked before every query."""
 
     def query(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.check_processes()
         request = urllib.request.Request(
             f"{self.ui_url}/graphql",
             data=json.dumps({"query": text, "variables": variables or {}}).encode(),
@@ -104,7 +108,7 @@ class Dagster:
     def dead_letter_run_ids(self) -> list[str]:
         data = self.query(
             """{ assetOrError(assetKey: {path: ["dead_letter_queue"]}) {
-                  ... on Asset { assetObservations(limit: 20) { runId } } } }"""
+                  ... on Asset { assetObservations(limit: 100) { runId } } } }"""
         )
         return [event["runId"] for event in data["assetOrError"]["assetObservations"] if event["runId"]]
 
@@ -116,6 +120,15 @@ class Dagster:
         )
         checks = data["assetNodeOrError"].get("assetChecksOrError") or {}
         return [check["name"] for check in checks.get("checks", [])]
+
+    def latest_check_status(self, asset: str, check: str) -> str | None:
+        data = self.query(
+            """query Check($key: AssetKeyInput!, $check: String!) {
+                  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 1) { status } }""",
+            {"key": {"path": [asset]}, "check": check},
+        )
+        executions = data["assetCheckExecutions"]
+        return executions[0]["status"] if executions else None
 
     def backfills(self) -> list[dict[str, Any]]:
         data = self.query(
@@ -155,27 +168,29 @@ def wait_for_quiet(dagster: Dagster, expected_jobs: set[str]) -> list[dict[str, 
 
 
 @contextmanager
-def running_system(ui: str | None, local: Path | None) -> Iterator[tuple[str, Path]]:
-    """(UI address, the stack's work folder): the running one named by `ui`, or a new one started
-    here and stopped on the way out."""
+def running_system(ui: str | None, local: Path | None) -> Iterator[tuple[str, Path, Callable[[], None]]]:
+    """(UI address, the stack's work folder, a check that its processes still run): the running one
+    named by `ui`, or a new one started here and stopped on the way out. A new one's folder is removed
+    when all went well, and kept, with its processes' logs, when not."""
     if ui:
         workdir = local or REPOSITORY / ".local"
         if not (workdir / "env").exists():
             raise SystemExit(f"{workdir / 'env'} is missing: is the stack at {ui} running from {workdir}?")
-        yield ui, workdir
+        yield ui, workdir, lambda: None
         return
     (REPOSITORY / ".local").mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="screenshots-", dir=REPOSITORY / ".local") as folder:
-        stack = LocalStack(
-            workdir=Path(folder) / "local",
-            dagster_home=Path(folder) / "dagster_home",
-            ui_port=free_port(),
-        )
-        stack.log = log
+    folder = Path(tempfile.mkdtemp(prefix="screenshots-", dir=REPOSITORY / ".local"))
+    stack = LocalStack(workdir=folder / "local", dagster_home=folder / "dagster_home", ui_port=free_port())
+    stack.log = log
+    try:
         with stack:
             log(f"the system is up at {stack.ui_url}")
-            yield stack.ui_url, stack.workdir
+            yield stack.ui_url, stack.workdir, stack.check_processes
         log("stopped everything it started")
+    except BaseException:
+        log(f"kept {folder} and its logs")
+        raise
+    shutil.rmtree(folder)
 
 
 def send_demo_messages(workdir: Path) -> None:
@@ -284,11 +299,19 @@ def take_screenshots(ui_url: str, dagster: Dagster, runs: list[dict[str, Any]]) 
         browser.open(f"/runs/{dead_letter_runs[0]}?logs=dead", wait_for_text="moved to the dead-letter queue")
         browser.capture("dead-letter-run", "the run that refused a member and dead-lettered it")
 
-        browser.open("/assets/dead_letter_queue", wait_for_text="source_message_id")
-        browser.capture("dead-letter-queue-asset", "the dead_letter_queue asset: the latest dead letter")
-        if dagster.asset_check_names("dead_letter_queue"):
-            browser.open("/assets/dead_letter_queue?view=checks", wait_for_text="dead_letter_queue")
-            browser.capture("dead-letter-queue-check", "the dead_letter_queue asset's check")
+        checks = dagster.asset_check_names("dead_letter_queue")
+        for check in checks:
+            # dead_letter_queue_sensor evaluates it within a minute of the dead letter's arrival.
+            wait_until(
+                f"{check} evaluated on the dead letter",
+                lambda check=check: dagster.latest_check_status("dead_letter_queue", check) == "FAILED",
+                timeout=300,
+            )
+        browser.open("/assets/dead_letter_queue", wait_for_text="Metadata")
+        browser.capture("dead-letter-queue-asset", "the dead_letter_queue asset: its latest figures")
+        if checks:
+            browser.open("/assets/dead_letter_queue?view=checks", wait_for_text=checks[0])
+            browser.capture("dead-letter-queue-check", f"the dead_letter_queue asset's check {checks[0]}")
         else:
             log("dead_letter_queue has no asset check in this version: no check screenshot")
 
@@ -326,8 +349,8 @@ def main() -> None:
         raise SystemExit(f"{CHROMIUM} is missing: apt-get install -y chromium (make screenshots does)")
 
     started = time.monotonic()
-    with running_system(arguments.ui, arguments.local) as (ui_url, workdir):
-        dagster = Dagster(ui_url)
+    with running_system(arguments.ui, arguments.local) as (ui_url, workdir, check_processes):
+        dagster = Dagster(ui_url, check_processes)
         send_demo_messages(workdir)
         run_snapshot_cleanups(dagster)
         runs = wait_for_quiet(dagster, MESSAGE_JOBS | {"snapshot_cleanup_job"})

@@ -214,7 +214,8 @@ class LocalStack:
         )
         self._processes.append((name, process))
 
-    def _check_children(self) -> None:
+    def check_processes(self) -> None:
+        """Raise, naming it and its log, if a process of the stack has exited."""
         for name, process in self._processes:
             if process.poll() is not None:
                 raise RuntimeError(
@@ -224,7 +225,7 @@ class LocalStack:
     def _wait_for_port(self, port: int, what: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_children()
+            self.check_processes()
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     return
@@ -234,7 +235,7 @@ class LocalStack:
     def _wait_for_ui(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_children()
+            self.check_processes()
             try:
                 with urllib.request.urlopen(f"{self.ui_url}/server_info", timeout=2) as response:
                     if response.status == 200:
@@ -255,7 +256,7 @@ class LocalStack:
         previous = signal.signal(signal.SIGTERM, request_stop)
         try:
             while not stop:
-                self._check_children()
+                self.check_processes()
                 time.sleep(1)
         except KeyboardInterrupt:
             pass
