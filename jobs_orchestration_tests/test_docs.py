@@ -103,6 +103,19 @@ def test_every_relative_link_names_a_file_and_heading_that_exist(document):
             assert anchor in anchors_of(linked), f"{document.name} links to {target}: no such heading"
 
 
+def test_the_readme_names_every_job_sensor_schedule_asset_and_check():
+    from jobs_orchestration.definitions import defs
+
+    repository = defs.get_repository_def()
+    names = {job.name for job in repository.get_all_jobs() if not job.name.startswith("__")}
+    names |= {sensor.name for sensor in repository.sensor_defs}
+    names |= {schedule.name for schedule in repository.schedule_defs}
+    names |= {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
+    names |= {key.name for key in repository.asset_graph.asset_check_keys}
+    readme = (REPOSITORY / "README.md").read_text()
+    assert sorted(name for name in names if f"`{name}`" not in readme) == []
+
+
 def test_the_readme_points_at_the_contract_in_the_repository():
     readme = (REPOSITORY / "README.md").read_text()
     assert "(docs/messages.md)" in readme
