@@ -158,8 +158,8 @@ def demo_messages(targets: DemoTargets) -> list[DemoMessage]:
         ),
         DemoMessage(
             "bad-deletion",
-            f"delete package {targets.refused_package_id}, which is READY, not DELETING: its run refuses it "
-            "and sends it to the dead-letter queue",
+            f"delete package {targets.refused_package_id}, left READY (not DELETING) by the demo: its run "
+            "refuses it and sends it to the dead-letter queue",
             (("enqueue", "delete-package", "--package-id", str(targets.refused_package_id), *who),),
         ),
     ]
