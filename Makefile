@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test venv benchmarks clean azurite
+.PHONY: dev test venv benchmarks clean azurite screenshots
 
 dev: $(STAMP)
 	$(BIN)/jobs-orchestration dev
@@ -14,6 +14,16 @@ test: $(STAMP) azurite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 venv: $(STAMP)
+
+# The README's screenshots from the real system in headless Chromium: Debian's package (installed here
+# if missing; root or sudo), driven by Playwright's Python client. Playwright never downloads a browser.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+screenshots: $(STAMP)
+	test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+	$(BIN)/python -c 'import playwright' 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet --constraint deploy/requirements.lock -e '.[screenshots]'
+	$(BIN)/python scripts/screenshots.py $(SCREENSHOTS_ARGS)
 
 # Azurite (Azure Storage's emulator, from npm) for the Azure Blob snapshot store's tests.
 AZURITE := .tools/node_modules/.bin/azurite-blob

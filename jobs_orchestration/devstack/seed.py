@@ -75,6 +75,9 @@ class SeedSummary:
     rows: dict[str, int] = field(default_factory=dict)
     objects: int = 0
     bytes: int = 0
+    organization_ids: list[int] = field(default_factory=list)
+    user_node_ids: list[str] = field(default_factory=list)
+    """What this seeding added, for whoever picks targets among it (the demo)."""
 
     def add(self, table: str, count: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + count
@@ -138,6 +141,9 @@ def seed_platform(
     """Organizations, users, datasets with assets, package trees with files, time-series packages."""
     now = now or dt.datetime.now(dt.UTC)
     rng = random.Random(sizes.seed)
+    # Object bodies draw from their own generator, so the rows are the same whether or not objects
+    # are written (the demo's targets depend on the trees).
+    body_rng = random.Random(sizes.seed + 2)
     ids = _Ids(connection)
     summary = SeedSummary()
     writing = write_object is not discard_objects
@@ -145,7 +151,7 @@ def seed_platform(
     tag = uuid.UUID(int=rng.getrandbits(128)).hex[:8]
 
     def body_of(size: int) -> bytes:
-        return rng.randbytes(size) if writing else b""
+        return body_rng.randbytes(size) if writing else b""
 
     def put(bucket: str, key: str, size: int) -> None:
         if writing:
@@ -155,12 +161,13 @@ def seed_platform(
 
     for _ in range(sizes.users):
         user_id = ids.take(User)
-        rows[User].append(
-            (user_id, f"N:user:{tag}-{user_id}", f"user{user_id}@example.org", "Demo", f"User {user_id}", now)
-        )
+        node_id = f"N:user:{tag}-{user_id}"
+        rows[User].append((user_id, node_id, f"user{user_id}@example.org", "Demo", f"User {user_id}", now))
+        summary.user_node_ids.append(node_id)
 
     for _ in range(sizes.organizations):
         organization_id = ids.take(Organization)
+        summary.organization_ids.append(organization_id)
         rows[Organization].append(
             (
                 organization_id,

@@ -22,6 +22,12 @@ import yaml
 from jobs_orchestration.db.engine import create_db_engine
 from jobs_orchestration.db.migrate import upgrade
 from jobs_orchestration.devstack.aws import LocalAws, provision, start_moto_server
+from jobs_orchestration.devstack.demo import (
+    DEMO_SCRIPT_NAME,
+    demo_messages,
+    mark_demo_deletions,
+    write_demo_script,
+)
 from jobs_orchestration.devstack.seed import SeedSizes, http_object_writer, seed_email_parser, seed_platform
 from jobs_orchestration.snapshots.store import LocalFolderStore
 
@@ -101,6 +107,8 @@ class LocalStack:
         self.aws = provision(endpoint)
         self.log(f"local AWS (moto) at {endpoint}")
         upgrade(database_url)
+        # A script left by an earlier start names targets this database may not hold.
+        (self.workdir / DEMO_SCRIPT_NAME).unlink(missing_ok=True)
         if self.seed:
             self._seed(database_url, snapshot_root)
 
@@ -126,9 +134,17 @@ class LocalStack:
             with http_object_writer(self.aws.client("s3")) as write, engine.begin() as connection:
                 platform = seed_platform(connection, self.seed, write)
                 parser = seed_email_parser(connection, LocalFolderStore(snapshot_root), self.seed)
+                targets = mark_demo_deletions(
+                    connection, platform.organization_ids[0], platform.user_node_ids[0]
+                )
         finally:
             engine.dispose()
         self.log(f"seeded {platform.rows} with {platform.objects} objects; snapshots: {parser.rows}")
+        script = self.workdir / DEMO_SCRIPT_NAME
+        write_demo_script(script, targets, Path(sys.executable).parent / "jobs-orchestration")
+        self.log(f"demo job messages, ready to send with {script} [NAME...]:")
+        for message in demo_messages(targets):
+            self.log(f"  {message.name}: {message.description}")
 
     def _start_dagster(self) -> None:
         code_port = free_port()
@@ -198,7 +214,8 @@ class LocalStack:
         )
         self._processes.append((name, process))
 
-    def _check_children(self) -> None:
+    def check_processes(self) -> None:
+        """Raise, naming it and its log, if a process of the stack has exited."""
         for name, process in self._processes:
             if process.poll() is not None:
                 raise RuntimeError(
@@ -208,7 +225,7 @@ class LocalStack:
     def _wait_for_port(self, port: int, what: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_children()
+            self.check_processes()
             with socket.socket() as probe:
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     return
@@ -218,7 +235,7 @@ class LocalStack:
     def _wait_for_ui(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_children()
+            self.check_processes()
             try:
                 with urllib.request.urlopen(f"{self.ui_url}/server_info", timeout=2) as response:
                     if response.status == 200:
@@ -239,7 +256,7 @@ class LocalStack:
         previous = signal.signal(signal.SIGTERM, request_stop)
         try:
             while not stop:
-                self._check_children()
+                self.check_processes()
                 time.sleep(1)
         except KeyboardInterrupt:
             pass

@@ -7,6 +7,7 @@ import urllib.request
 import psutil
 import pytest
 
+from jobs_orchestration.devstack.demo import DEMO_SCRIPT_NAME
 from jobs_orchestration.devstack.seed import SeedSizes
 from jobs_orchestration.devstack.stack import LocalStack, free_port, write_environment_file
 
@@ -21,10 +22,13 @@ def test_the_stack_serves_the_ui_and_stops_without_leftovers(tmp_path, monkeypat
         workdir=tmp_path / "local",
         dagster_home=tmp_path / "dagster_home",
         ui_port=free_port(),
-        seed=SeedSizes(organizations=1, datasets_per_organization=1, packages_per_dataset=3, snapshots=4),
+        seed=SeedSizes(organizations=1, datasets_per_organization=2, packages_per_dataset=3, snapshots=4),
         extra_environment={"JOBS_AWKWARD_VALUE": awkward},
     )
     env_file = tmp_path / "local" / "env"
+    demo_script = tmp_path / "local" / DEMO_SCRIPT_NAME
+    demo_script.parent.mkdir()
+    demo_script.write_text("echo left by an earlier start\n")
     with stack:
         children = [psutil.Process(process.pid) for _, process in stack._processes]
         descendants = [p for child in children for p in child.children(recursive=True)] + children
@@ -42,6 +46,8 @@ def test_the_stack_serves_the_ui_and_stops_without_leftovers(tmp_path, monkeypat
         queue_url, value = sourced(env_file, "JOBS_QUEUE_URL", "JOBS_AWKWARD_VALUE")
         assert (queue_url, value) == (stack.aws.queue_url, awkward)
         assert not marker.exists()
+        assert "enqueue delete-dataset" in demo_script.read_text()
+        assert os.access(demo_script, os.X_OK)
 
     assert not env_file.exists()  # it would point other shells at a stack that is gone
     gone, alive = psutil.wait_procs(descendants, timeout=10)

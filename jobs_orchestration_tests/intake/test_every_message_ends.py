@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from jobs_orchestration.cli import main
 from jobs_orchestration.db.platform import DatasetChangelogEvent
 from jobs_orchestration.definitions import defs
-from jobs_orchestration.defs.intake.definitions import sqs_jobs_sensor
 from jobs_orchestration.defs.intake.failed_runs import failed_run_messages_sensor
 from jobs_orchestration.devstack.aws import DATASET_BUCKET
 from jobs_orchestration.devstack.stack import free_port
@@ -26,35 +25,12 @@ from jobs_orchestration_tests.support.changelog import (
 )
 from jobs_orchestration_tests.support.platform_data import PlatformData, keys_in, package_state
 from jobs_orchestration_tests.support.queue import counts, dead_letters, send, sqs_resource
-from jobs_orchestration_tests.support.retries import with_compressed_retries
+from jobs_orchestration_tests.support.real_runs import intake_tick, run_request
 
 
 @pytest.fixture
 def data(project_env, platform_db, local_aws) -> PlatformData:
     return PlatformData(platform_db.engine, local_aws.client("s3"))
-
-
-def _tick(instance: dg.DagsterInstance, local_aws, cursor: str | None = None) -> dg.SensorResult:
-    with dg.build_sensor_context(
-        instance_ref=instance.get_ref(),
-        resources={"sqs": sqs_resource(local_aws)},
-        definitions=defs,
-        cursor=cursor,
-    ) as context:
-        return sqs_jobs_sensor(context)
-
-
-def _run(instance: dg.DagsterInstance, request: dg.RunRequest, **resources) -> dg.ExecuteInProcessResult:
-    job = defs.resolve_job_def(request.job_name)
-    if resources:
-        job = with_compressed_retries(job)
-    return job.execute_in_process(
-        run_config=request.run_config,
-        instance=instance,
-        tags={**request.tags, "dagster/run_key": request.run_key},
-        resources=resources or None,
-        raise_on_error=False,
-    )
 
 
 def _failed_runs_tick(instance: dg.DagsterInstance, local_aws, cursor: str | None) -> dg.SensorResult:
@@ -78,8 +54,8 @@ def test_a_refused_member_is_dead_lettered_and_the_others_of_its_batch_finish(
     poison = m.delete_package(kept, organization, id="poison")
     send(local_aws, m.delete_package(doomed, organization, id="good"), poison)
 
-    (request,) = _tick(instance, local_aws).run_requests
-    result = _run(instance, request)
+    (request,) = intake_tick(instance, local_aws).run_requests
+    result = run_request(instance, request)
 
     assert result.success
     assert package_state(platform_db.engine, doomed) == "DELETED"
@@ -105,8 +81,8 @@ def test_a_changelog_message_naming_no_dataset_is_dead_lettered_and_the_rest_pub
     good = m.changelog(DATASET_ID, ORGANIZATION_ID, id="good", userId=USER_NODE_ID, events=[m.UPDATE_NAME])
     send(local_aws, good, poison)
 
-    (request,) = _tick(instance, local_aws).run_requests
-    result = _run(instance, request)
+    (request,) = intake_tick(instance, local_aws).run_requests
+    result = run_request(instance, request)
 
     assert result.success
     (letter,) = dead_letters(local_aws)
@@ -128,17 +104,17 @@ def test_a_run_that_fails_for_good_gives_its_messages_back_and_redrive_replays_t
         data.file(package, DATASET_BUCKET, f"p{index}/a.bin")
     bodies = [m.delete_package(package, organization, id=f"job-{package}") for package in packages]
     send(local_aws, *bodies)
-    first = _tick(instance, local_aws)
+    first = intake_tick(instance, local_aws)
     (request,) = first.run_requests
 
     # S3 refuses every connection: each attempt fails on a transient error until the retries are spent.
     dead_s3 = BoundedS3Resource(
         endpoint_url=f"http://127.0.0.1:{free_port()}", region_name=local_aws.region, max_attempts=1
     )
-    failed = _run(instance, request, s3=dead_s3)
+    failed = run_request(instance, request, s3=dead_s3)
     assert not failed.success
     # Acknowledges: the messages left the queue with their run, and the cursor remembers their keys.
-    acknowledged = _tick(instance, local_aws, first.cursor)
+    acknowledged = intake_tick(instance, local_aws, first.cursor)
     assert counts(local_aws, local_aws.queue_url) == (0, 0)
 
     result = _failed_runs_tick(instance, local_aws, None)
@@ -159,9 +135,9 @@ def test_a_run_that_fails_for_good_gives_its_messages_back_and_redrive_replays_t
     assert "redrove 2 message(s)" in redrive.output
     # The intake that handed them off sees them again: redriven, they are new work, with a run key of
     # their own (the daemon would skip a request whose run key already has a run).
-    (replay,) = _tick(instance, local_aws, acknowledged.cursor).run_requests
+    (replay,) = intake_tick(instance, local_aws, acknowledged.cursor).run_requests
     assert replay.run_key != request.run_key
-    assert _run(instance, replay).success
+    assert run_request(instance, replay).success
     assert {package_state(platform_db.engine, package) for package in packages} == {"DELETED"}
 
 
@@ -172,7 +148,7 @@ def test_a_run_whose_worker_died_after_its_last_retry_gives_its_messages_back(
     package = data.package(data.dataset(organization), organization)
     body = m.delete_package(package, organization, id="killed")
     send(local_aws, body)
-    (request,) = _tick(instance, local_aws).run_requests
+    (request,) = intake_tick(instance, local_aws).run_requests
     job = defs.resolve_job_def(request.job_name)
     # What the code server records when a run worker is killed: the run fails with no step failure;
     # this was its last retry.
@@ -190,7 +166,7 @@ def test_a_run_whose_worker_died_after_its_last_retry_gives_its_messages_back(
 def test_a_failed_run_that_will_be_retried_keeps_its_messages(data, local_aws, instance):
     organization = data.organization()
     send(local_aws, m.delete_package(data.package(data.dataset(organization), organization), organization))
-    (request,) = _tick(instance, local_aws).run_requests
+    (request,) = intake_tick(instance, local_aws).run_requests
     run = instance.create_run_for_job(
         defs.resolve_job_def(request.job_name),
         run_config=request.run_config,
