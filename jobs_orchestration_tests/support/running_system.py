@@ -256,7 +256,7 @@ class RunningSystem:
         lines, after `timeout` seconds. Also fails at once when a process of the stack died."""
         deadline = time.monotonic() + timeout
         while True:
-            self.stack._check_children()
+            self.stack.check_processes()
             value = check()
             if value:
                 return value
