@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from jobs_orchestration.db.migrate import upgrade
 from jobs_orchestration.db.schema import all_metadata
+from jobs_orchestration.devstack.stack import local_instance_config
 from jobs_orchestration.devstack.aws import (
     LOCAL_CREDENTIALS,
     LocalAws,
@@ -117,4 +118,12 @@ def project_env(clean_database: str, local_aws: LocalAws, snapshot_root: Path, m
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def logging_instance() -> Iterator[dg.DagsterInstance]:
+    """A test instance that, like the project's, sends the project's module loggers to the event log."""
+    python_logs = local_instance_config()["python_logs"]
+    with dg.instance_for_test(overrides={"python_logs": python_logs}) as test_instance:
         yield test_instance

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ from jobs_orchestration.aws_s3 import DeleteOutcome
 from jobs_orchestration.connectivity import ServiceUnreachable, is_unreachable
 from jobs_orchestration.deletion import rows
 from jobs_orchestration.deletion.rows import FILES, Forgotten, Owner
+from jobs_orchestration.progress import ProgressMeter
 
 ERROR_SAMPLE = 100
 """How many failed keys a report names; the rows still present are the complete record."""
@@ -85,6 +86,7 @@ class DeletionPipeline:
         forget: Callable[[Connection, Sequence[Owner]], Forgotten] | None = None,
         per_key_attempts: int = 3,
         retry_base_delay: float = 0.2,
+        progress: ProgressMeter | None = None,
     ) -> None:
         self.client = client
         self.engine = engine
@@ -93,6 +95,7 @@ class DeletionPipeline:
         self.per_key_attempts = per_key_attempts
         self.retry_base_delay = retry_base_delay
         self.totals = PipelineTotals()
+        self.progress = progress
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-delete")
         # Bounds both memory (batches held) and the pressure put on S3 and the database.
         self._slots = threading.BoundedSemaphore(workers * 2)
@@ -128,18 +131,24 @@ class DeletionPipeline:
                 waiting = list(self._in_flight)
             if not waiting:
                 break
-            for future in waiting:
-                future.exception()
+            # Woken at least once a second to report progress from this (the driving) thread.
+            wait(waiting, timeout=1.0, return_when=FIRST_COMPLETED)
+            self._poll_progress()
         self._raise_fatal()
         return self.totals
 
     def _submit(self, task: Callable[..., _TaskResult], *args: Any) -> None:
         self._raise_fatal()
+        self._poll_progress()
         self._slots.acquire()
         future = self._pool.submit(task, *args)
         with self._lock:
             self._in_flight.add(future)
         future.add_done_callback(self._collect)
+
+    def _poll_progress(self) -> None:
+        if self.progress is not None:
+            self.progress.poll()
 
     def _collect(self, future: Future[_TaskResult]) -> None:
         try:
@@ -155,6 +164,8 @@ class DeletionPipeline:
                 self.totals.objects_deleted += result.objects_deleted
                 self.totals.forgotten.add(result.forgotten)
                 self.totals.record_errors(result.errors)
+                if self.progress is not None:
+                    self.progress.advance(result.forgotten.rows)
         finally:
             self._slots.release()
 

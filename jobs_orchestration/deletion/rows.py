@@ -55,6 +55,10 @@ class Forgotten:
     ranges: int = 0
     assets: int = 0
 
+    @property
+    def rows(self) -> int:
+        return self.files + self.ranges + self.assets
+
     def add(self, other: Forgotten) -> None:
         self.files += other.files
         self.bytes += other.bytes

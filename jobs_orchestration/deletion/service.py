@@ -8,6 +8,7 @@ still present say what is left and a re-run carries on from there.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from jobs_orchestration.deletion.pipeline import DeletionPipeline, DryRunTally, 
 from jobs_orchestration.deletion.report import DeletionReport, DryRunSummary, Outcome
 from jobs_orchestration.deletion.rows import ASSETS, FILES, RANGES, Forgotten, Owner
 from jobs_orchestration.deletion.scope import DatasetPackages, PackageScope, PackageTree, iter_package_pages
+from jobs_orchestration.progress import REPORT_INTERVAL_SECONDS, ProgressMeter, ProgressUpdate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +40,8 @@ class DeletionStores:
     workers: int = 8
     forget: Callable[[Connection, Sequence[Owner]], Forgotten] | None = None
     """Removes rows once their objects are gone; `rows.forget` unless given (a fault injected in tests)."""
+    publish_progress: Callable[[ProgressUpdate], None] | None = None
+    progress_interval: float = REPORT_INTERVAL_SECONDS
 
 
 def delete_package(
@@ -51,7 +57,7 @@ def delete_package(
     scope = PackageTree(package_id, organization_id)
     if dry_run:
         return _dry_run(stores, scope, report)
-    with _pipeline(stores, report) as pipeline:
+    with _pipeline(stores, report, scope) as pipeline:
         report.packages_deleted = _feed(stores, scope, pipeline, hold=package_id)
     report.packages_deleted += _close_pages(stores.engine, scope, hold=package_id)
     report.remaining = rows.remaining_in_scope(stores.engine, scope)
@@ -81,7 +87,7 @@ def delete_dataset(
         if foreign.count:
             report.message += f"; {foreign.describe()} would be left untouched and keep the dataset row"
         return report
-    with _pipeline(stores, report) as pipeline:
+    with _pipeline(stores, report, scope, dataset_id=dataset_id) as pipeline:
         _feed_assets(stores, dataset_id, pipeline)
         report.packages_deleted = _feed(stores, scope, pipeline)
     report.packages_deleted += _close_pages(stores.engine, scope)
@@ -148,11 +154,28 @@ def _close_pages(engine: Engine, scope: PackageScope, *, hold: int | None = None
 
 
 @contextmanager
-def _pipeline(stores: DeletionStores, report: DeletionReport) -> Iterator[DeletionPipeline]:
+def _pipeline(
+    stores: DeletionStores, report: DeletionReport, scope: PackageScope, *, dataset_id: int | None = None
+) -> Iterator[DeletionPipeline]:
     """A pipeline fed by the block, drained at its end, its totals copied into the report. An outage
     of S3 or the database ends the block early and counts as one more (transient) error: the rows
-    still present then say what remains."""
-    pipeline = DeletionPipeline(stores.s3_client, stores.engine, workers=stores.workers, forget=stores.forget)
+    still present then say what remains. Progress counts the rows removed against those in the scope,
+    counted only once a deletion outlasts the first report interval."""
+
+    def total(done: int) -> int:
+        return done + rows.remaining_in_scope(stores.engine, scope, dataset_id=dataset_id, sample_size=0).total
+
+    progress = ProgressMeter(
+        f"{report.kind} {report.resource_id} deletion",
+        "files, ranges and assets",
+        total,
+        log=log,
+        publish=stores.publish_progress,
+        interval=stores.progress_interval,
+    )
+    pipeline = DeletionPipeline(
+        stores.s3_client, stores.engine, workers=stores.workers, forget=stores.forget, progress=progress
+    )
     outage: ServiceUnreachable | None = None
     try:
         with pipeline:
@@ -160,6 +183,7 @@ def _pipeline(stores: DeletionStores, report: DeletionReport) -> Iterator[Deleti
             pipeline.drain()
     except ServiceUnreachable as error:
         outage = error
+    progress.finish()
     _take_totals(report, pipeline.totals)
     if outage is not None:
         report.error_count += 1

@@ -58,6 +58,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
+from jobs_orchestration.progress import REPORT_INTERVAL_SECONDS, ProgressMeter, ProgressUpdate
 from jobs_orchestration.snapshots.retention import (
     DEFAULT_RETENTION_DAYS,
     is_awaiting_purge,
@@ -170,9 +171,13 @@ def run_cleanup(
     *,
     now: dt.datetime | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    publish_progress: Callable[[ProgressUpdate], None] | None = None,
+    progress_interval: float = REPORT_INTERVAL_SECONDS,
 ) -> CleanupReport:
     """One cleanup run. Raises CleanupAlreadyRunning or TooManyDeletions before changing anything;
-    file delete failures do not raise: they are counted in the report and retried next run."""
+    file delete failures do not raise: they are counted in the report and retried next run. After a
+    batch, at most every `progress_interval` seconds, the rows handled so far against those planned
+    are logged and given to `publish_progress`."""
     started = monotonic()
     now = now or dt.datetime.now(dt.UTC)
     report = CleanupReport(
@@ -193,6 +198,14 @@ def run_cleanup(
                 "attachments table; if the number is right, run again with a higher max_deletions."
             )
         deadline = started + options.time_budget_seconds
+        progress = ProgressMeter(
+            "snapshot cleanup",
+            "snapshot files",
+            report.planned,
+            log=log,
+            publish=publish_progress,
+            interval=progress_interval,
+        )
 
         def may_continue() -> bool:
             if report.batches >= options.max_batches:
@@ -206,11 +219,17 @@ def run_cleanup(
         # bounded whatever the backlog.
         in_flight: deque[Future[BatchResult]] = deque()
 
+        def collect_oldest() -> None:
+            batch = in_flight.popleft().result()
+            report.add(batch)
+            progress.advance(batch.rows_handled)
+            progress.poll()
+
         def submit(ids: list[int]) -> None:
             in_flight.append(pool.submit(purge_batch, engine, store, ids, now))
             report.batches += 1
             while len(in_flight) > options.delete_workers:
-                report.add(in_flight.popleft().result())
+                collect_oldest()
 
         with ThreadPoolExecutor(options.delete_workers, thread_name_prefix="snapshot-purge") as pool:
             try:
@@ -227,7 +246,7 @@ def run_cleanup(
                 # The retried ranges may span rows the mark is about to reach: finish them first, so
                 # no two batches in flight ever cover the same row.
                 while in_flight:
-                    report.add(in_flight.popleft().result())
+                    collect_oldest()
                 after = 0
                 while may_continue():
                     with engine.begin() as connection:
@@ -240,7 +259,8 @@ def run_cleanup(
                     after = ids[-1]
             finally:
                 while in_flight:
-                    report.add(in_flight.popleft().result())
+                    collect_oldest()
+        progress.finish()
         if options.tombstone_retention_days is not None:
             tombstone_cutoff = now - dt.timedelta(days=options.tombstone_retention_days)
             after = 0
@@ -337,6 +357,11 @@ class BatchResult:
     unmarked: int = 0
     errors: dict[str, str] = field(default_factory=dict)
     """file id (storage key): message"""
+
+    @property
+    def rows_handled(self) -> int:
+        """Rows of the batch that got an outcome: deleted, failed, or kept for a new reference."""
+        return self.deleted_count + len(self.errors) + self.unmarked
 
 
 def purge_batch(

@@ -148,3 +148,28 @@ def test_a_bad_time_zone_is_refused_with_its_name(name):
 
 def test_utc_is_accepted():
     assert nightly_schedule("UTC").execution_timezone == "UTC"
+
+
+def test_a_long_cleanup_shows_its_progress_while_it_runs(
+    project_env, email_parser_db, snapshot_root, logging_instance
+):
+    store = LocalFolderStore(snapshot_root)
+    seed_expired(email_parser_db, store, [f"p{i}" for i in range(5)])
+
+    result = run_job(logging_instance, batch_size=2, delete_workers=1, progress_interval_seconds=0)
+
+    assert result.success
+    lines = [
+        entry.user_message
+        for entry in logging_instance.all_logs(result.run_id)
+        if entry.user_message.startswith("snapshot cleanup: ") and " / 5 snapshot files" in entry.user_message
+    ]
+    assert lines[-1].startswith("snapshot cleanup: 5 / 5 snapshot files (100%) in 0 s, ")
+    records = logging_instance.get_records_for_run(
+        result.run_id, of_type=dg.DagsterEventType.ASSET_OBSERVATION
+    ).records
+    observations = [record.asset_observation.metadata for record in records]
+    done = [metadata["progress_done"].value for metadata in observations]
+    assert done == sorted(done) and done[-1] == 5
+    assert {metadata["progress_total"].value for metadata in observations} == {5}
+    assert logging_instance.get_run_by_id(result.run_id).tags["progress"].startswith("5 / 5 snapshot files")

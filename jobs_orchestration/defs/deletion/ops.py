@@ -25,6 +25,7 @@ from jobs_orchestration.defs.job_messages import (
     dead_letter_members,
     dead_lettered_by_run_family,
 )
+from jobs_orchestration.defs.progress import progress_publisher
 from jobs_orchestration.defs.retries import retry_only_transient_errors
 from jobs_orchestration.deletion.audit import JobMessage, record_deletion
 from jobs_orchestration.deletion.errors import DeletionRefused
@@ -54,7 +55,7 @@ def delete_packages(
     audit row; a request that fails for a reason of its own is dead-lettered and the others go on."""
     _refuse_invalid_launch(config)
     with retry_only_transient_errors():
-        stores = _stores(platform_db, s3, deletion)
+        stores = _stores(context, platform_db, s3, deletion)
         done_elsewhere = _dead_lettered_before(context, [request.source for request in config.requests])
         outcomes = []
         for request in config.requests:
@@ -86,7 +87,7 @@ def delete_dataset_op(
     with retry_only_transient_errors():
         if config.source is not None and _dead_lettered_before(context, [config.source]):
             return dg.Output({"outcome": "dead_lettered"}, metadata={"outcome": "dead_lettered"})
-        stores = _stores(platform_db, s3, deletion)
+        stores = _stores(context, platform_db, s3, deletion)
         message = JobMessage(DATASET_JOB_NAME, config.job_id, config.trace_id, config.user_id)
         report = _run_request(
             context,
@@ -126,12 +127,16 @@ def _audited(
     return report
 
 
-def _stores(platform_db: PlatformDatabase, s3: S3Resource, deletion: DeletionSettings) -> DeletionStores:
+def _stores(
+    context: dg.OpExecutionContext, platform_db: PlatformDatabase, s3: S3Resource, deletion: DeletionSettings
+) -> DeletionStores:
     return DeletionStores(
         engine=platform_db.engine,
         s3_client=s3.get_client(),
         timeseries_bucket=deletion.timeseries_bucket,
         workers=deletion.parallel_deletes,
+        publish_progress=progress_publisher(context),
+        progress_interval=deletion.progress_interval_seconds,
     )
 
 

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
+from jobs_orchestration.defs.progress import progress_publisher
 from jobs_orchestration.defs.retries import retry_only_transient_errors
 from jobs_orchestration.defs.snapshots.config import SnapshotCleanupConfig
 from jobs_orchestration.resources import EmailParserDatabase, SnapshotStoreResource
@@ -36,14 +37,18 @@ def snapshot_cleanup(
     with retry_only_transient_errors():
         try:
             options = config.to_options()
-            report = run_cleanup(email_parser_db.engine, snapshot_store.get_store(), options)
+            report = run_cleanup(
+                email_parser_db.engine,
+                snapshot_store.get_store(),
+                options,
+                publish_progress=progress_publisher(context, context.asset_key),
+                progress_interval=config.progress_interval_seconds,
+            )
         except (ValueError, TooManyDeletions, CleanupAlreadyRunning) as error:
             raise dg.Failure(description=str(error), allow_retries=False) from error
 
     with email_parser_db.engine.connect() as connection:
         freed_files, freed_bytes = storage_savings(connection, dt.datetime.now(dt.UTC))
-    for message in report.errors:
-        context.log.error(f"snapshot file not deleted (retried next run): {message}")
     context.log.info(
         f"snapshot cleanup{' (dry run)' if report.dry_run else ''}: {report.deleted_count} of "
         f"{report.candidates} candidates deleted, {readable_bytes(report.bytes_freed)} freed, "

@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import Field
 
 from jobs_orchestration import settings
+from jobs_orchestration.progress import REPORT_INTERVAL_SECONDS
 from jobs_orchestration.snapshots.cleanup import (
     DEFAULT_TOMBSTONE_RETENTION_DAYS,
     SAVINGS_WINDOW_DAYS,
@@ -35,6 +36,11 @@ class SnapshotCleanupConfig(dg.Config):
         default=DEFAULT_TOMBSTONE_RETENTION_DAYS,
         description="Days a deleted snapshot's row is kept after its file went (at least "
         f"{SAVINGS_WINDOW_DAYS}, for the storage savings); null keeps the rows for ever",
+    )
+    progress_interval_seconds: float = Field(
+        default=REPORT_INTERVAL_SECONDS,
+        ge=0,
+        description="Report progress (the run's log, its progress tag, an observation) at most this often",
     )
     retention_days: int | None = Field(
         default=None,
