@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test venv benchmarks clean azurite screenshots
+.PHONY: dev test test-fast check venv benchmarks clean azurite screenshots
 
 dev: $(STAMP)
 	$(BIN)/jobs-orchestration dev
@@ -12,6 +12,17 @@ dev: $(STAMP)
 test: $(STAMP) azurite
 	scripts/ensure-postgres.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The unit lane: every test that needs no PostgreSQL, moto, Azurite or node (conftest.py marks the rest
+# `integration` from the fixtures they use).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+
+# What CI checks besides the tests: the layering (import-linter's contracts in pyproject.toml) and the
+# lock files.
+check: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/python deploy/lock_requirements.py --check
 
 venv: $(STAMP)
 
@@ -32,11 +43,13 @@ azurite: $(AZURITE)
 $(AZURITE):
 	npm install --prefix .tools --no-audit --no-fund azurite@3
 
-# The runtime dependencies are installed at the versions the image ships (deploy/requirements.lock).
-$(STAMP): pyproject.toml deploy/requirements.lock
+# The runtime dependencies are installed at the versions the image ships (deploy/requirements.lock), the
+# test tools at the versions CI runs (requirements-test.lock); deploy/lock_requirements.py writes both.
+$(STAMP): pyproject.toml deploy/requirements.lock requirements-test.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --constraint deploy/requirements.lock -e '.[test]'
+	$(BIN)/python -m pip install --quiet --constraint deploy/requirements.lock \
+		--constraint requirements-test.lock -e '.[test]'
 	touch $(STAMP)
 
 clean:

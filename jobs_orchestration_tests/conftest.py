@@ -26,10 +26,23 @@ from jobs_orchestration_tests.support.azurite import AzuriteUnavailable, running
 from jobs_orchestration_tests.support.postgres import PostgresUnavailable, temporary_database
 
 
+SERVICE_FIXTURES = {"database_url", "moto_endpoint", "azurite_connection_string", "synthesized"}
+"""A test that uses one of these needs a service (PostgreSQL, moto, Azurite) or the CDK's node process."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # No test may reach a real AWS account: fake credentials, and no profile from the machine.
     os.environ.pop("AWS_PROFILE", None)
     os.environ.update(LOCAL_CREDENTIALS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `integration` every test that needs a service or starts the system, so `-m "not
+    integration"` (`make test-fast`) is the unit lane: no PostgreSQL, no moto, no network."""
+    for item in items:
+        needs_service = SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if needs_service or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

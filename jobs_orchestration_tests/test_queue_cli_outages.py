@@ -17,6 +17,8 @@ from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.queue import counts
 from jobs_orchestration_tests.support.silent_endpoint import silent_endpoint
 
+pytestmark = pytest.mark.integration  # each command waits out its connection bounds
+
 GIVE_UP_WITHIN_SECONDS = 30
 """What a person may wait. The commands' own bounds (2 attempts, a 3 s connect and a 6 s read timeout)
 add up to about 13 s against a silent endpoint, and starting Python takes a second or two on a quiet

@@ -32,7 +32,13 @@ def new_azure_container(connection_string: str):
     return container
 
 
-@pytest.fixture(params=["folder", "s3", "azure"])
+@pytest.fixture(
+    params=[
+        "folder",
+        pytest.param("s3", marks=pytest.mark.integration),
+        pytest.param("azure", marks=pytest.mark.integration),
+    ]
+)
 def store(request, tmp_path):
     if request.param == "folder":
         return LocalFolderStore(tmp_path / "root")

@@ -181,10 +181,13 @@ def test_the_rules_catch_a_careless_dockerfile():
         assert any(expected in problem for problem in problems), (expected, problems)
 
 
-def test_the_lock_pins_the_runtime_dependencies_installed_here():
+def test_the_locks_pin_the_dependencies_installed_here():
     assert lock_requirements.LOCK_PATH.read_text() == lock_requirements.render(
         lock_requirements.runtime_closure()
     ), "deploy/requirements.lock is out of date: run .venv/bin/python deploy/lock_requirements.py"
+    assert lock_requirements.TEST_LOCK_PATH.read_text() == lock_requirements.render(
+        lock_requirements.test_closure(), lock_requirements.TEST_HEADER
+    ), "requirements-test.lock is out of date: run .venv/bin/python deploy/lock_requirements.py"
 
 
 def test_the_health_check_script_checks_each_role():

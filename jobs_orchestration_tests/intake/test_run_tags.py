@@ -49,6 +49,7 @@ def stand_in_job() -> None:
     nothing()
 
 
+@pytest.mark.integration
 def test_a_full_batch_of_uuid_ids_and_long_traces_makes_a_run_on_postgres(postgres_instance):
     # Before the bound, 73 producer ids (UUIDs) in one tag were enough to make run creation fail.
     size = IntakeLimits().batch_size
