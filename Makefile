@@ -18,10 +18,11 @@ test: $(STAMP) azurite
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
-# What CI checks besides the tests: the layering (import-linter's contracts in pyproject.toml) and the
-# lock files.
+# What CI checks besides the tests: the layering (import-linter's contracts in pyproject.toml), the
+# definitions as `dg` loads them, and the lock files.
 check: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/dg check defs
 	$(BIN)/python deploy/lock_requirements.py --check
 
 venv: $(STAMP)
