@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictStr, ValidationError
+from pydantic_core import ErrorDetails
 
 
 class InvalidChangelogEvent(ValueError):
@@ -376,7 +377,7 @@ def event_category(event_type: str) -> str:
     return entry[0] if entry else UNKNOWN
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     field = ".".join(str(part) for part in error["loc"]) or "eventDetail"
     if error["type"] == "missing":
         return f"field {field!r} is required"

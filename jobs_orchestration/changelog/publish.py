@@ -98,9 +98,9 @@ def largest_detail_bytes() -> int:
     envelope = SimpleNamespace(
         dataset_id=widest_id,
         organization_id=widest_id,
-        event_category="X" * columns.event_category.type.length,
-        event_type="X" * columns.event_type.type.length,
-        event_id="X" * columns.event_id.type.length,
+        event_category="X" * _string_length(columns.event_category),
+        event_type="X" * _string_length(columns.event_type),
+        event_id="X" * _string_length(columns.event_id),
         detail={},
     )
     attributes = sum(
@@ -108,6 +108,11 @@ def largest_detail_bytes() -> int:
         for name, value in message_attributes(envelope).items()
     )
     return SNS_MAX_MESSAGE_BYTES - len(message_body(envelope).encode()) + len("{}") - attributes
+
+
+def _string_length(column: sa.Column) -> int:
+    assert isinstance(column.type, sa.String) and column.type.length, f"{column} has no length"
+    return column.type.length
 
 
 def detail_bytes(detail: Any) -> int:
@@ -135,7 +140,7 @@ def publish_outbox(
     that many times (left for a person to look at).
     """
     report = PublishReport()
-    conditions = [Event.published_at.is_(None)]
+    conditions: list[sa.ColumnElement[bool]] = [Event.published_at.is_(None)]
     if recorded_before is not None:
         conditions.append(Event.recorded_at < recorded_before)
     if max_attempts_so_far is not None:

@@ -247,7 +247,7 @@ def _existing_references(
         connection.scalars(sa.select(Organization.id).where(Organization.id.in_(organization_ids)))
     )
     users = dict(
-        connection.execute(sa.select(User.node_id, User.id).where(User.node_id.in_(user_node_ids))).all()
+        connection.execute(sa.select(User.node_id, User.id).where(User.node_id.in_(user_node_ids))).tuples()
     )
     datasets = set(
         connection.execute(

@@ -71,7 +71,7 @@ def read_timeline(
         )
     backwards = before is not None
     order = (view.c.occurred_at.desc(), view.c.id.desc()) if backwards else (view.c.occurred_at, view.c.id)
-    rows = connection.execute(statement.order_by(*order).limit(limit + 1)).all()
+    rows = list(connection.execute(statement.order_by(*order).limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
     if backwards:

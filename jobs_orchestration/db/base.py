@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -48,6 +48,8 @@ def string_enum(enum_cls: type[enum.Enum], name: str) -> sa.Enum:
 
 
 class PlatformBase(DeclarativeBase):
+    # Every model here maps one table: typed as such, its columns keep their types for the checker.
+    __table__: ClassVar[sa.Table]
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: dict[Any, Any] = {
         dt.datetime: sa.DateTime(timezone=True),
@@ -57,6 +59,7 @@ class PlatformBase(DeclarativeBase):
 
 
 class EmailParserBase(DeclarativeBase):
+    __table__: ClassVar[sa.Table]
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: dict[Any, Any] = {
         dt.datetime: sa.DateTime(timezone=True),

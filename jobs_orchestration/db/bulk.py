@@ -31,7 +31,9 @@ def bulk_insert(
 def _copy(
     connection: Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> int:
-    cursor = connection.connection.dbapi_connection.cursor()
+    dbapi_connection = connection.connection.dbapi_connection
+    assert dbapi_connection is not None, "the connection was invalidated"
+    cursor = dbapi_connection.cursor()
     column_list = ", ".join(f'"{column}"' for column in columns)
     statement = f"COPY \"{table.name}\" ({column_list}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
     total = 0

@@ -30,7 +30,7 @@ def progress_text(update: ProgressUpdate) -> str:
 
 
 def progress_metadata(update: ProgressUpdate) -> dict[str, dg.MetadataValue]:
-    metadata = {
+    metadata: dict[str, dg.MetadataValue] = {
         "progress_done": dg.MetadataValue.int(update.done),
         "progress_total": dg.MetadataValue.int(update.total),
         "progress_per_second": dg.MetadataValue.float(round(update.rate_per_second, 1)),

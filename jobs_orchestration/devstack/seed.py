@@ -367,9 +367,10 @@ def seed_email_parser(
     summary = SeedSummary()
     sessions, orders, attachments, snapshots = [], [], [], []
     for _ in range(max(1, sizes.snapshots // 4)):
-        order_id = ids.take(Order)
-        orders.append((order_id, f"ORDER-{order_id}", now))
+        new_order_id = ids.take(Order)
+        orders.append((new_order_id, f"ORDER-{new_order_id}", now))
     for index in range(sizes.snapshots):
+        order_id: int | None
         created_at = now - dt.timedelta(days=rng.uniform(0, 14))
         if index % 5 == 4:
             order_id = rng.choice(orders)[0]

@@ -110,7 +110,7 @@ class LocalStack:
         # A script left by an earlier start names targets this database may not hold.
         (self.workdir / DEMO_SCRIPT_NAME).unlink(missing_ok=True)
         if self.seed:
-            self._seed(database_url, snapshot_root)
+            self._seed(self.aws, self.seed, database_url, snapshot_root)
 
         self.environment = {
             **self.aws.environment(),
@@ -128,12 +128,12 @@ class LocalStack:
         )
         self._start_dagster()
 
-    def _seed(self, database_url: str, snapshot_root: Path) -> None:
+    def _seed(self, aws: LocalAws, sizes: SeedSizes, database_url: str, snapshot_root: Path) -> None:
         engine = create_db_engine(database_url)
         try:
-            with http_object_writer(self.aws.client("s3")) as write, engine.begin() as connection:
-                platform = seed_platform(connection, self.seed, write)
-                parser = seed_email_parser(connection, LocalFolderStore(snapshot_root), self.seed)
+            with http_object_writer(aws.client("s3")) as write, engine.begin() as connection:
+                platform = seed_platform(connection, sizes, write)
+                parser = seed_email_parser(connection, LocalFolderStore(snapshot_root), sizes)
                 targets = mark_demo_deletions(
                     connection, platform.organization_ids[0], platform.user_node_ids[0]
                 )

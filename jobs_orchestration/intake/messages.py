@@ -269,7 +269,7 @@ class DatasetChangelogEventJob(_Job):
 
 JobMessage = DeletePackageJob | DeleteDatasetJob | CachePopulationJob | DatasetChangelogEventJob
 
-JOB_TYPES: dict[str, type[_Job]] = {
+JOB_TYPES: dict[str, type[JobMessage]] = {
     model.type_name: model
     for model in (DeletePackageJob, DeleteDatasetJob, CachePopulationJob, DatasetChangelogEventJob)
 }

@@ -32,7 +32,7 @@ _MAX_ATTEMPTS_DESCRIPTION = (
 
 
 def boto3_client(
-    resource: ResourceWithBoto3Configuration, service: str, config: Config | None = None
+    resource: ResourceWithBoto3Configuration | S3Resource, service: str, config: Config | None = None
 ) -> Any:
     """A client configured by the resource's fields, bounded by `config` or else by its `max_attempts`;
     unset fields fall back to the environment (see `aws_client`)."""

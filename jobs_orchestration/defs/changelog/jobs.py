@@ -49,13 +49,14 @@ def record_changelog_events(
         refused: dict[str, str] = {}
         poison = []
         for message, outcome in zip(configs, result.outcomes, strict=True):
-            if not outcome.refused:
+            reason = outcome.refused_reason
+            if reason is None:
                 continue
-            context.log.error(f"changelog message {outcome.job_id} refused: {outcome.refused_reason}")
+            context.log.error(f"changelog message {outcome.job_id} refused: {reason}")
             if message.source is None:
-                refused[outcome.job_id] = outcome.refused_reason
+                refused[outcome.job_id] = reason
             else:
-                poison.append((message.source, f"refused: {outcome.refused_reason}"))
+                poison.append((message.source, f"refused: {reason}"))
         dead_letter_members(context, sqs, poison)
     context.add_output_metadata(
         {

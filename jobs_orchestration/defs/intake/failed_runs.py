@@ -84,7 +84,8 @@ def failed_run_messages_sensor(context: dg.SensorEvaluationContext, sqs: SQSReso
             cursor.pending.setdefault(record.dagster_run.run_id, now)
             cursor.recent.append(record.dagster_run.run_id)
 
-    observations, sent, errors = [], 0, []
+    observations: list[dg.AssetObservation] = []
+    sent, errors = 0, []
     for run_id, first_seen in list(cursor.pending.items()):
         run = context.instance.get_run_by_id(run_id)
         decision = _retry_decision(context.instance, run, now - first_seen)

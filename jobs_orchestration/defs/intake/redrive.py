@@ -56,7 +56,8 @@ def redrive_dead_letters_op(
     now = time.time()
     summary = summarize_dead_letter_queue(client, sqs.dead_letter_queue_url)
     context.log_event(queue_observation(summary, now))
-    context.log_event(queue_check_evaluation(summary, now))
+    # log_event records a check evaluation too; its annotation names only the older event types.
+    context.log_event(queue_check_evaluation(summary, now))  # type: ignore[arg-type]
     metadata = {
         "moved": dg.MetadataValue.int(len(outcome.moved)),
         "moved_message_ids": dg.MetadataValue.json(outcome.moved_ids),

@@ -93,11 +93,12 @@ def run_request_for(batch: JobBatch) -> dg.RunRequest:
                 source=source,
             )
             for job, source in zip(batch.jobs, sources, strict=True)
+            if isinstance(job, DeletePackageJob)  # a batch holds one job type (see handoff)
         ]
         config = dg.RunConfig(ops={DELETE_PACKAGES_OP: DeletePackagesConfig(requests=requests)})
         return dg.RunRequest(job_name=DELETE_PACKAGE_JOB, run_key=batch.run_key, run_config=config, tags=tags)
     if isinstance(first, DeleteDatasetJob):
-        config = DeleteDatasetConfig(
+        dataset_config = DeleteDatasetConfig(
             dataset_id=first.dataset_id,
             organization_id=first.organization_id,
             user_id=first.user_id,
@@ -108,11 +109,15 @@ def run_request_for(batch: JobBatch) -> dg.RunRequest:
         return dg.RunRequest(
             job_name=DELETE_DATASET_JOB,
             run_key=batch.run_key,
-            run_config=dg.RunConfig(ops={DELETE_DATASET_OP: config}),
+            run_config=dg.RunConfig(ops={DELETE_DATASET_OP: dataset_config}),
             tags=tags,
         )
     if isinstance(first, DatasetChangelogEventJob):
-        messages = [changelog_message(job, source) for job, source in zip(batch.jobs, sources, strict=True)]
+        messages = [
+            changelog_message(job, source)
+            for job, source in zip(batch.jobs, sources, strict=True)
+            if isinstance(job, DatasetChangelogEventJob)
+        ]
         return dg.RunRequest(
             job_name=DATASET_CHANGELOG_JOB,
             run_key=batch.run_key,
