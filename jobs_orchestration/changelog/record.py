@@ -246,9 +246,12 @@ def _existing_references(
     organizations = set(
         connection.scalars(sa.select(Organization.id).where(Organization.id.in_(organization_ids)))
     )
-    users = dict(
-        connection.execute(sa.select(User.node_id, User.id).where(User.node_id.in_(user_node_ids))).tuples()
-    )
+    users = {
+        node_id: user_id
+        for node_id, user_id in connection.execute(
+            sa.select(User.node_id, User.id).where(User.node_id.in_(user_node_ids))
+        )
+    }
     datasets = set(
         connection.execute(
             sa.select(Dataset.id, Dataset.organization_id).where(Dataset.id.in_(dataset_ids))
