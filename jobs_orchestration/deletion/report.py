@@ -65,6 +65,13 @@ class DeletionReport:
     def succeeded(self) -> bool:
         return self.outcome in SUCCESSFUL_OUTCOMES
 
+    @property
+    def changed_storage(self) -> bool:
+        """Whether the organization's stored data changed: something was deleted or closed, also by a
+        request that then failed part way."""
+        removed = (self.packages_deleted, self.files_deleted, self.objects_deleted, self.ranges_deleted)
+        return self.outcome == Outcome.DELETED or any(removed) or bool(self.assets_deleted)
+
     def figures(self) -> dict[str, int]:
         figures = {
             "packages_deleted": self.packages_deleted,

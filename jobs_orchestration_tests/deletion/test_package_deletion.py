@@ -15,6 +15,7 @@ from jobs_orchestration.db.platform import (
     TimeSeriesRange,
 )
 from jobs_orchestration.defs.deletion.config import DELETE_PACKAGES_OP
+from jobs_orchestration.defs.storage.refresh import CHANGED_ORGANIZATIONS_TAG
 from jobs_orchestration.devstack.aws import DATASET_BUCKET, TIMESERIES_BUCKET
 from jobs_orchestration_tests.support.platform_data import count_rows, keys_in, package_state
 from jobs_orchestration_tests.support.runs import audit_rows, step_metadata
@@ -252,3 +253,21 @@ def test_dry_run_reports_and_deletes_nothing(data, s3, platform_db, delete_packa
     [audit] = audit_rows(platform_db.engine)
     assert audit.outcome == "dry_run" and audit.objects_deleted == 0
     assert audit.detail["figures"]["would_delete_objects"] == 8
+
+
+def test_a_run_tags_the_organizations_whose_data_it_changed_and_no_others(
+    data, platform_db, delete_packages, instance
+):
+    org, other = data.organization(), data.organization()
+    deleting = data.package(data.dataset(org), org)
+    data.file(deleting, DATASET_BUCKET, "changed.pdf")
+    ready = data.package(data.dataset(other), other, state=PackageState.READY)
+
+    dry_run = delete_packages((deleting, org), dry_run=True)
+    changed = delete_packages((deleting, org), (ready, other), from_queue=True)
+    refused_only = delete_packages((ready, other), from_queue=True)
+
+    assert changed.success and refused_only.success and dry_run.success
+    assert instance.get_run_by_id(changed.run_id).tags[CHANGED_ORGANIZATIONS_TAG] == str(org)
+    assert CHANGED_ORGANIZATIONS_TAG not in instance.get_run_by_id(refused_only.run_id).tags
+    assert CHANGED_ORGANIZATIONS_TAG not in instance.get_run_by_id(dry_run.run_id).tags

@@ -1,16 +1,15 @@
 """The organizations sensor and the refresh after deletions."""
 
 import dagster as dg
-import pytest
 
 from jobs_orchestration.defs.storage.definitions import defs as storage_defs
 from jobs_orchestration.defs.storage.partitions import organizations
+from jobs_orchestration.defs.storage.refresh import changed_organizations_tag
 from jobs_orchestration.defs.storage.sensors import (
     FIRST_REFRESHES_PER_TICK,
     organizations_sensor,
     storage_refresh_after_deletion_sensor,
 )
-from jobs_orchestration_tests.support import deletion_jobs
 from jobs_orchestration_tests.support.platform_tree import PlatformTree
 
 
@@ -68,62 +67,38 @@ def test_many_new_organizations_get_one_all_organizations_run(instance, platform
     assert request.job_name == "storage_totals_job"
 
 
-def _after_run(instance, job, run_config, tags=None):
-    result = job.execute_in_process(run_config=run_config, instance=instance, tags=tags or {})
+@dg.op
+def change_nothing() -> None:
+    pass
+
+
+@dg.job
+def any_job() -> None:
+    change_nothing()
+
+
+def _after_run(instance, tags):
+    result = any_job.execute_in_process(instance=instance, tags=tags)
     context = dg.build_run_status_sensor_context(
         sensor_name=storage_refresh_after_deletion_sensor.name,
         dagster_instance=instance,
-        dagster_run=result.dagster_run,
+        dagster_run=instance.get_run_by_id(result.run_id),
         dagster_event=result.get_run_success_event(),
     )
     return storage_refresh_after_deletion_sensor(context)
 
 
-def _package_requests(*organization_ids, dry_run=False):
-    return {
-        "ops": {
-            "delete_packages": {
-                "config": {
-                    "dry_run": dry_run,
-                    "requests": [
-                        {"package_id": 10 + i, "organization_id": organization_id}
-                        for i, organization_id in enumerate(organization_ids)
-                    ],
-                }
-            }
-        }
-    }
-
-
-def test_a_package_deletion_run_requests_a_refresh_of_each_organization(instance):
-    requests = _after_run(
-        instance, deletion_jobs.delete_package_job, _package_requests(7, 3, 7), tags={"trace_id": "abc"}
-    )
+def test_a_run_that_changed_organizations_gets_a_refresh_of_each(instance):
+    requests = _after_run(instance, {**changed_organizations_tag({7, 3}), "trace_id": "abc"})
 
     assert [r.partition_key for r in requests] == ["3", "7"]
     run_id = requests[0].tags["deletion_run_id"]
     assert [r.run_key for r in requests] == [f"{run_id}:3", f"{run_id}:7"]
     assert all(r.job_name == "storage_refresh_job" and r.tags["trace_id"] == "abc" for r in requests)
+    assert requests[0].run_config["ops"]["organization_storage"]["config"] == {"dry_run": False, "sources": []}
 
 
-def test_a_dataset_deletion_run_requests_a_refresh_of_its_organization(instance):
-    config = {"ops": {"delete_dataset": {"config": {"dataset_id": 5, "organization_id": 12}}}}
-
-    (request,) = _after_run(instance, deletion_jobs.delete_dataset_job, config)
-
-    assert request.partition_key == "12"
-    assert request.run_config["ops"]["organization_storage"]["config"] == {"dry_run": False, "sources": []}
-
-
-@pytest.mark.parametrize(
-    ("job", "config"),
-    [
-        (deletion_jobs.delete_package_job, _package_requests(7, dry_run=True)),
-        (
-            deletion_jobs.some_other_job,
-            {"ops": {"delete_dataset": {"config": {"dataset_id": 5, "organization_id": 12}}}},
-        ),
-    ],
-)
-def test_dry_runs_and_other_jobs_request_nothing(instance, job, config):
-    assert isinstance(_after_run(instance, job, config), dg.SkipReason)
+def test_a_run_that_changed_no_organization_gets_none(instance):
+    assert changed_organizations_tag(set()) == {}
+    skipped = _after_run(instance, {"trace_id": "abc"})
+    assert isinstance(skipped, dg.SkipReason) and "changed no organization" in skipped.skip_message

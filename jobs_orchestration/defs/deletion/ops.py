@@ -1,10 +1,10 @@
 """The deletion ops: thin wrappers that run `jobs_orchestration.deletion.service` per request, write the
 audit row, and turn the outcome into run metadata, run tags and, for failures, a failed step.
 
-Storage totals are not decremented here: the storage domain's run-status sensor reads the
-`organization_id` of each successful deletion run's config (`requests[].organization_id`, or
-`organization_id` for a dataset) and requests a refresh of that organization's partition, which
-recomputes the totals from what is left.
+Storage totals are not decremented here: the run is tagged with the organizations whose data it
+changed (`storage/changed_organizations`; none for a dry run or a run whose requests were all refused,
+not found or already deleted), and when it succeeds the storage domain's run-status sensor refreshes
+each one's partition, which recomputes the totals from what is left.
 """
 
 from typing import Any
@@ -27,6 +27,7 @@ from jobs_orchestration.defs.job_messages import (
 )
 from jobs_orchestration.defs.progress import progress_publisher
 from jobs_orchestration.defs.retries import retry_only_transient_errors
+from jobs_orchestration.defs.storage.refresh import changed_organizations_tag
 from jobs_orchestration.deletion.audit import JobMessage, record_deletion
 from jobs_orchestration.deletion.errors import DeletionRefused
 from jobs_orchestration.deletion.report import DeletionReport, Outcome
@@ -220,8 +221,10 @@ def _finish(
     sample = [key for r in reports if r.would_delete for key in r.would_delete.sample_keys]
     if sample:
         metadata["sample_keys"] = dg.MetadataValue.json(sample)
-    # The one tag operators filter deletions by; the figures are in the metadata.
-    context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: overall})
+    # The one tag operators filter deletions by (the figures are in the metadata), and the organizations
+    # whose storage totals the run's success should refresh.
+    changed = {r.organization_id for r in reports if r.changed_storage}
+    context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: overall, **changed_organizations_tag(changed)})
     unsettled = [r for r in problems if id(r) not in dead_lettered] + unfound_launches
     if unsettled:
         raise dg.Failure(

@@ -3,6 +3,8 @@ fresh figures without knowing how the storage assets are built."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dagster as dg
 
 from jobs_orchestration.defs.job_messages import SourceMessage
@@ -16,6 +18,22 @@ STORAGE_TOTALS_JOB = "storage_totals_job"
 REFRESH_ALL_ORGANIZATIONS_OP = "refresh_all_organizations"
 """The op of `storage_totals_job`; its config is StorageTotalsConfig plus `organizations_per_batch`."""
 STORAGE_TAGS = {"job_family": "storage"}
+CHANGED_ORGANIZATIONS_TAG = "storage/changed_organizations"
+"""Organization ids, comma-separated, whose stored data a run changed: when the run succeeds,
+`storage_refresh_after_deletion_sensor` refreshes each one's totals. Any job that changes storage
+tags its runs with it; the storage domain needs to know nothing else about the job."""
+
+
+def changed_organizations_tag(organization_ids: set[int]) -> dict[str, str]:
+    """The tag for a run that changed these organizations' data; no tag when it changed none."""
+    if not organization_ids:
+        return {}
+    return {CHANGED_ORGANIZATIONS_TAG: ",".join(str(i) for i in sorted(organization_ids))}
+
+
+def changed_organizations(tags: Mapping[str, str]) -> list[int]:
+    value = tags.get(CHANGED_ORGANIZATIONS_TAG, "")
+    return sorted({int(part) for part in value.split(",") if part.strip()})
 
 
 def storage_refresh_run_request(

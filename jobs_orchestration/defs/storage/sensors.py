@@ -6,6 +6,8 @@ import sqlalchemy as sa
 from jobs_orchestration.defs.storage.jobs import storage_refresh_job, storage_totals_job
 from jobs_orchestration.defs.storage.partitions import organizations
 from jobs_orchestration.defs.storage.refresh import (
+    CHANGED_ORGANIZATIONS_TAG,
+    changed_organizations,
     storage_refresh_all_run_request,
     storage_refresh_run_request,
 )
@@ -53,26 +55,6 @@ def organizations_sensor(
     return dg.SensorResult(dynamic_partitions_requests=requests, run_requests=run_requests)
 
 
-DELETION_JOBS = ("delete_package_job", "delete_dataset_job")
-
-
-def deleted_organization_ids(job_name: str, run_config: dict) -> list[int]:
-    """The organizations a successful deletion run changed, read from its run config (none for a dry
-    run): `delete_packages.config.requests[*].organization_id` or `delete_dataset.config.organization_id`."""
-    ops = run_config.get("ops", {})
-    if job_name == "delete_package_job":
-        config = ops.get("delete_packages", {}).get("config", {})
-        organization_ids = [request["organization_id"] for request in config.get("requests", [])]
-    elif job_name == "delete_dataset_job":
-        config = ops.get("delete_dataset", {}).get("config", {})
-        organization_ids = [config["organization_id"]] if "organization_id" in config else []
-    else:
-        return []
-    if config.get("dry_run", False):
-        return []
-    return sorted({int(organization_id) for organization_id in organization_ids})
-
-
 @dg.run_status_sensor(
     name="storage_refresh_after_deletion_sensor",
     run_status=dg.DagsterRunStatus.SUCCESS,
@@ -81,14 +63,14 @@ def deleted_organization_ids(job_name: str, run_config: dict) -> list[int]:
     description="Refreshes the storage totals of the organizations a deletion run changed",
 )
 def storage_refresh_after_deletion_sensor(context: dg.RunStatusSensorContext):
-    # No monitored_jobs: the deletion jobs live in another domain; every job of this code location is
-    # seen and filtered by name, so this domain does not import them.
+    # No monitored_jobs: a run says itself which organizations it changed (its tag), so this domain
+    # needs to know nothing of the jobs that delete.
     run = context.dagster_run
-    if run.job_name not in DELETION_JOBS:
-        return dg.SkipReason(f"{run.job_name} is not a deletion job")
-    organization_ids = deleted_organization_ids(run.job_name, run.run_config)
+    organization_ids = changed_organizations(run.tags)
     if not organization_ids:
-        return dg.SkipReason(f"Run {run.run_id} deleted nothing (dry run or no organization)")
+        return dg.SkipReason(
+            f"Run {run.run_id} of {run.job_name} changed no organization's data (no {CHANGED_ORGANIZATIONS_TAG} tag)"
+        )
     trace = {"trace_id": run.tags["trace_id"]} if "trace_id" in run.tags else {}
     return [
         storage_refresh_run_request(
