@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from jobs_orchestration import settings
 from jobs_orchestration.changelog.events import EVENT_TYPES
+from jobs_orchestration.defs.intake.sensor import DEFAULT_INTERVAL_SECONDS
+from jobs_orchestration.defs.snapshots.schedules import DEFAULT_CLEANUP_TIMEZONE
 from jobs_orchestration.devstack.aws import MAX_RECEIVE_COUNT
 from jobs_orchestration.intake import dead_letters
+from jobs_orchestration.intake.handoff import IntakeLimits
 from jobs_orchestration.intake.messages import (
     JOB_TYPES,
     LARGEST_DETAIL_BYTES,
@@ -19,6 +23,7 @@ from jobs_orchestration.intake.messages import (
     SQS_MAX_BODY_BYTES,
     FieldLimit,
 )
+from jobs_orchestration.snapshots.retention import DEFAULT_RETENTION_DAYS
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 MESSAGES = REPOSITORY / "docs" / "messages.md"
@@ -121,3 +126,39 @@ def test_the_readme_points_at_the_contract_in_the_repository():
     assert "(docs/messages.md)" in readme
     # A bare mention would send readers looking for a file outside the repository.
     assert not re.search(r"(?<![/\w])messages\.md", readme)
+
+
+ENVIRONMENT_HEADER = "| variable | meaning |"
+DOCUMENTED_DEFAULTS = {
+    settings.SNAPSHOT_RETENTION_DAYS: str(DEFAULT_RETENTION_DAYS),
+    settings.SNAPSHOT_CLEANUP_TIMEZONE: f"`{DEFAULT_CLEANUP_TIMEZONE}`",
+    settings.JOBS_INTAKE_BATCH_SIZE: str(IntakeLimits().batch_size),
+    settings.JOBS_INTAKE_INTERVAL_SECONDS: str(DEFAULT_INTERVAL_SECONDS),
+    settings.DAGSTER_WEBSERVER_URL: f"`{settings.DEFAULT_WEBSERVER_URL}`",
+}
+"""Variables whose README row states a default: the default as the row writes it, from the code."""
+
+
+def environment_rows() -> dict[str, str]:
+    """README's environment table: each variable named in a row -> the row's meaning."""
+    rows = table_rows((REPOSITORY / "README.md").read_text(), ENVIRONMENT_HEADER)
+    named = {}
+    for row in rows:
+        names, meaning = row.strip("|").split("|", 1)
+        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", names):
+            named[name] = meaning
+    return named
+
+
+def test_the_readme_lists_every_variable_the_code_reads_and_no_other():
+    in_code = {
+        value
+        for name, value in vars(settings).items()
+        if name.isupper() and isinstance(value, str) and value == name
+    }
+    assert set(environment_rows()) == in_code
+
+
+@pytest.mark.parametrize("variable", sorted(DOCUMENTED_DEFAULTS))
+def test_the_readme_states_the_defaults_the_code_uses(variable):
+    assert f"({DOCUMENTED_DEFAULTS[variable]}" in environment_rows()[variable]
