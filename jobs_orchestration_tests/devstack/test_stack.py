@@ -6,6 +6,7 @@ import urllib.request
 
 import psutil
 import pytest
+from moto.moto_api._internal.models import moto_api_backend
 
 from jobs_orchestration.devstack.demo import DEMO_SCRIPT_NAME
 from jobs_orchestration.devstack.seed import SeedSizes
@@ -29,6 +30,9 @@ def test_the_stack_serves_the_ui_and_stops_without_leftovers(tmp_path, monkeypat
     demo_script = tmp_path / "local" / DEMO_SCRIPT_NAME
     demo_script.parent.mkdir()
     demo_script.write_text("echo left by an earlier start\n")
+    # moto keeps its state per process, not per server: what another test of this process left on
+    # the session's server would clash with what the stack creates.
+    moto_api_backend.reset()
     with stack:
         children = [psutil.Process(process.pid) for _, process in stack._processes]
         descendants = [p for child in children for p in child.children(recursive=True)] + children

@@ -110,4 +110,5 @@ def test_a_deletion_run_carries_only_the_tags_operators_filter_by(
         "organization_id": str(organization),
         "trace_id": "trace-1",
         "deletion/outcome": "deleted",
+        "storage/changed_organizations": str(organization),  # what the storage refresh follows
     }
