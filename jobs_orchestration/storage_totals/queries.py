@@ -21,7 +21,8 @@ from jobs_orchestration.storage_totals.rules import (
     sql_list,
 )
 
-BATCH_PACKAGES = "storage_totals_batch_packages"
+BATCH_PACKAGES = "batch_packages"
+"""A common table expression of the package sizes' statement, not a table."""
 PACKAGE_SIZES = "storage_totals_package_sizes"
 DATASET_SIZES = "storage_totals_dataset_sizes"
 ORGANIZATION_SIZES = "storage_totals_organization_sizes"
@@ -36,34 +37,25 @@ WHERE f.package_id = p.id
   AND p.state NOT IN {sql_list(UNCOUNTED_PACKAGE_STATES)}
 """
 
-# The batch's packages, each with its own counted files, copied once: the walk joins this small table
-# at every step instead of the whole packages table. Files are reached by one index probe per
+# The batch's packages, each with its own counted files, held once (MATERIALIZED) for the walk, which
+# reads it at every step instead of the whole packages table. Files are reached by one index probe per
 # package: a join would scan the files index (or table) from its start in every batch, a cost that
-# grows with every other organization's files.
-_COPY_BATCH_PACKAGES_POSTGRESQL = f"""
-CREATE TEMPORARY TABLE {BATCH_PACKAGES} AS
-SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
-       CAST(own_files.bytes AS BIGINT) AS bytes, own_files.files
-FROM packages p
-CROSS JOIN LATERAL (SELECT SUM(f.size) AS bytes, COUNT(*) AS files {_COUNTED_SOURCE_FILES_OF_P}) own_files
-WHERE p.organization_id IN :organization_ids
-"""
+# grows with every other organization's files. (Not a temporary table: writing it, and analyzing it so
+# the next statement is planned well, cost as much as the walk itself.)
+_BATCH_PACKAGES_POSTGRESQL = f"""
+    SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
+           CAST(own_files.bytes AS BIGINT) AS bytes, own_files.files
+    FROM packages p
+    CROSS JOIN LATERAL (SELECT SUM(f.size) AS bytes, COUNT(*) AS files {_COUNTED_SOURCE_FILES_OF_P}) own_files
+    WHERE p.organization_id IN :organization_ids"""
 
 # SQLite has no LATERAL: two correlated subqueries probe the same index pages.
-_COPY_BATCH_PACKAGES_PORTABLE = f"""
-CREATE TEMPORARY TABLE {BATCH_PACKAGES} AS
-SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
-       CAST((SELECT SUM(f.size) {_COUNTED_SOURCE_FILES_OF_P}) AS BIGINT) AS bytes,
-       (SELECT COUNT(*) {_COUNTED_SOURCE_FILES_OF_P}) AS files
-FROM packages p
-WHERE p.organization_id IN :organization_ids
-"""
-
-
-def copy_batch_packages(dialect_name: str) -> str:
-    if dialect_name == "postgresql":
-        return _COPY_BATCH_PACKAGES_POSTGRESQL
-    return _COPY_BATCH_PACKAGES_PORTABLE
+_BATCH_PACKAGES_PORTABLE = f"""
+    SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
+           CAST((SELECT SUM(f.size) {_COUNTED_SOURCE_FILES_OF_P}) AS BIGINT) AS bytes,
+           (SELECT COUNT(*) {_COUNTED_SOURCE_FILES_OF_P}) AS files
+    FROM packages p
+    WHERE p.organization_id IN :organization_ids"""
 
 
 # The path of packages walked so far stops a cycle in the parent links. PostgreSQL keeps it as an
@@ -78,8 +70,9 @@ _STRING_PATH = {
 
 
 def compute_package_sizes(dialect_name: str) -> str:
-    path = _ARRAY_PATH if dialect_name == "postgresql" else _STRING_PATH
-    return _COMPUTE_PACKAGE_SIZES.format(**path)
+    if dialect_name == "postgresql":
+        return _COMPUTE_PACKAGE_SIZES.format(batch=_BATCH_PACKAGES_POSTGRESQL, **_ARRAY_PATH)
+    return _COMPUTE_PACKAGE_SIZES.format(batch=_BATCH_PACKAGES_PORTABLE, **_STRING_PATH)
 
 
 # Only packages whose size is not zero have a cache row (a missing row reads as 0): most of the cost
@@ -88,10 +81,12 @@ def compute_package_sizes(dialect_name: str) -> str:
 # blocked; a package's size is what reaches it. Trees are shallow, so the walk is a few steps long.
 # Most packages with files are leaves, and a leaf cannot be on a cycle: their files are summed per
 # parent and walk on from there as one row, which keeps the walk to a fraction of its rows.
-# (compute_package_sizes fills the path placeholders; other braces are doubled.)
+# (compute_package_sizes fills the batch and path placeholders; other braces are doubled.)
 _COMPUTE_PACKAGE_SIZES = f"""
 CREATE TEMPORARY TABLE {PACKAGE_SIZES} AS
-WITH RECURSIVE own AS (
+WITH RECURSIVE {BATCH_PACKAGES} AS MATERIALIZED ({{batch}}
+),
+own AS (
     SELECT b.id AS package_id, b.parent_id, b.dataset_id, b.bytes, b.files,
            CASE WHEN parents.parent_id IS NULL THEN 1 ELSE 0 END AS is_leaf
     FROM {BATCH_PACKAGES} b
