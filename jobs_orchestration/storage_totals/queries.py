@@ -86,19 +86,29 @@ _COMPUTE_PACKAGE_SIZES = f"""
 CREATE TEMPORARY TABLE {PACKAGE_SIZES} AS
 WITH RECURSIVE {BATCH_PACKAGES} AS MATERIALIZED ({{batch}}
 ),
+parent_ids AS MATERIALIZED (
+    SELECT DISTINCT parent_id FROM {BATCH_PACKAGES} WHERE parent_id IS NOT NULL
+),
+-- The only packages the walk can step into: parents that are not blocked, a fraction of the batch.
+open_parents AS MATERIALIZED (
+    SELECT p.id, p.parent_id, p.dataset_id
+    FROM {BATCH_PACKAGES} p
+    JOIN parent_ids ON parent_ids.parent_id = p.id
+    WHERE p.state NOT IN {sql_list(BLOCKED_PACKAGE_STATES)}
+),
 own AS (
     SELECT b.id AS package_id, b.parent_id, b.dataset_id, b.bytes, b.files,
-           CASE WHEN parents.parent_id IS NULL THEN 1 ELSE 0 END AS is_leaf
+           CASE WHEN parent_ids.parent_id IS NULL THEN 1 ELSE 0 END AS is_leaf
     FROM {BATCH_PACKAGES} b
-    LEFT JOIN (SELECT DISTINCT parent_id FROM {BATCH_PACKAGES}) parents ON parents.parent_id = b.id
+    LEFT JOIN parent_ids ON parent_ids.parent_id = b.id
     WHERE b.files > 0
 ),
 from_leaves AS (
     SELECT p.id AS package_id, p.parent_id, p.dataset_id,
            CAST(SUM(o.bytes) AS BIGINT) AS bytes, CAST(SUM(o.files) AS BIGINT) AS files
     FROM own o
-    JOIN {BATCH_PACKAGES} p ON p.id = o.parent_id AND p.dataset_id = o.dataset_id
-    WHERE o.is_leaf = 1 AND p.state NOT IN {sql_list(BLOCKED_PACKAGE_STATES)}
+    JOIN open_parents p ON p.id = o.parent_id AND p.dataset_id = o.dataset_id
+    WHERE o.is_leaf = 1
     GROUP BY p.id, p.parent_id, p.dataset_id
 ),
 walk (package_id, parent_id, dataset_id, bytes, files, path) AS (
@@ -111,9 +121,8 @@ walk (package_id, parent_id, dataset_id, bytes, files, path) AS (
     UNION ALL
     SELECT p.id, p.parent_id, p.dataset_id, w.bytes, w.files, {{extend}}
     FROM walk w
-    JOIN {BATCH_PACKAGES} p ON p.id = w.parent_id AND p.dataset_id = w.dataset_id
-    WHERE p.state NOT IN {sql_list(BLOCKED_PACKAGE_STATES)}
-      AND {{excludes}}
+    JOIN open_parents p ON p.id = w.parent_id AND p.dataset_id = w.dataset_id
+    WHERE {{excludes}}
 ),
 reached AS (
     SELECT package_id, CAST(SUM(bytes) AS BIGINT) AS bytes, CAST(SUM(files) AS BIGINT) AS files
@@ -121,13 +130,13 @@ reached AS (
     GROUP BY package_id
 ),
 computed AS (
-    -- Nothing walks into a leaf: its size is its own files'.
+    -- Nothing walks into a leaf: its size is its own files'. Whatever else nothing reached has no
+    -- counted files of its own (a package with some starts the walk), so its own figures are 0 too.
     SELECT p.id AS package_id, p.organization_id, p.dataset_id, p.parent_id,
-           COALESCE(r.bytes, leaf.bytes, 0) AS size, COALESCE(r.files, leaf.files, 0) AS files,
+           COALESCE(r.bytes, p.bytes, 0) AS size, COALESCE(r.files, p.files, 0) AS files,
            CASE WHEN p.files > 0 THEN 1 ELSE 0 END AS has_counted_files
     FROM {BATCH_PACKAGES} p
     LEFT JOIN reached r ON r.package_id = p.id
-    LEFT JOIN own leaf ON leaf.package_id = p.id AND leaf.is_leaf = 1
     WHERE p.state NOT IN {sql_list(UNCACHED_PACKAGE_STATES)}
 )
 SELECT c.*,
