@@ -204,15 +204,18 @@ class TimeSeriesChannelGroup(PlatformBase):
 
 
 class PackageStorage(PlatformBase):
-    """Cached storage size of a package, its descendants included."""
+    """Cached storage size of a package, its descendants included.
+
+    No foreign key to `packages` and no index on `dataset_id`: a first refresh writes a row for every
+    sized package, and neither earned its cost (migration platform_0003_package_storage says why). A
+    row whose package is gone is removed by the next refresh of its organization."""
 
     __tablename__ = "package_storage"
 
-    package_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True
-    )
+    # The package's id, not a sequence of its own.
+    package_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     organization_id: Mapped[int] = mapped_column(index=True)
-    dataset_id: Mapped[int] = mapped_column(index=True)
+    dataset_id: Mapped[int]
     size: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

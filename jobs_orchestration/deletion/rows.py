@@ -266,7 +266,8 @@ def remove_dataset(
     engine: Engine, dataset_id: int, organization_id: int, page_size: int = ROW_PAGE
 ) -> ForeignPackages:
     """Remove the organization's package tombstones of the dataset a page at a time (short
-    transactions), then the dataset row; the database cascades the rest (storage cache rows).
+    transactions), with any storage cache row still naming them (nothing cascades into
+    `package_storage`), then the dataset row; the database cascades the rest (dataset storage rows).
     Changelog events stay: they are the dataset's audit trail. While another organization's package
     names the dataset nothing is removed (a removed parent or dataset row would cascade into it), and
     that package is returned; an empty answer means the dataset is gone."""
@@ -281,10 +282,12 @@ def remove_dataset(
                 .where(Package.dataset_id == dataset_id, Package.organization_id == organization_id)
                 .order_by(Package.id)
                 .limit(page_size)
-                .scalar_subquery()
             )
-            if not connection.execute(sa.delete(Package).where(Package.id.in_(page))).rowcount:
+            page_ids = list(connection.execute(page).scalars())
+            if not page_ids:
                 break
+            connection.execute(sa.delete(PackageStorage).where(PackageStorage.package_id.in_(page_ids)))
+            connection.execute(sa.delete(Package).where(Package.id.in_(page_ids)))
     with engine.begin() as connection:
         # The row lock makes a package filed under the dataset from now on wait for this transaction
         # (its foreign key check), so the check below sees every package the delete could cascade into.

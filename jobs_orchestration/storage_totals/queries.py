@@ -21,7 +21,8 @@ from jobs_orchestration.storage_totals.rules import (
     sql_list,
 )
 
-BATCH_PACKAGES = "storage_totals_batch_packages"
+BATCH_PACKAGES = "batch_packages"
+"""A common table expression of the package sizes' statement, not a table."""
 PACKAGE_SIZES = "storage_totals_package_sizes"
 DATASET_SIZES = "storage_totals_dataset_sizes"
 ORGANIZATION_SIZES = "storage_totals_organization_sizes"
@@ -36,34 +37,25 @@ WHERE f.package_id = p.id
   AND p.state NOT IN {sql_list(UNCOUNTED_PACKAGE_STATES)}
 """
 
-# The batch's packages, each with its own counted files, copied once: the walk joins this small table
-# at every step instead of the whole packages table. Files are reached by one index probe per
+# The batch's packages, each with its own counted files, held once (MATERIALIZED) for the walk, which
+# reads it at every step instead of the whole packages table. Files are reached by one index probe per
 # package: a join would scan the files index (or table) from its start in every batch, a cost that
-# grows with every other organization's files.
-_COPY_BATCH_PACKAGES_POSTGRESQL = f"""
-CREATE TEMPORARY TABLE {BATCH_PACKAGES} AS
-SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
-       CAST(own_files.bytes AS BIGINT) AS bytes, own_files.files
-FROM packages p
-CROSS JOIN LATERAL (SELECT SUM(f.size) AS bytes, COUNT(*) AS files {_COUNTED_SOURCE_FILES_OF_P}) own_files
-WHERE p.organization_id IN :organization_ids
-"""
+# grows with every other organization's files. (Not a temporary table: writing it, and analyzing it so
+# the next statement is planned well, cost as much as the walk itself.)
+_BATCH_PACKAGES_POSTGRESQL = f"""
+    SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
+           CAST(own_files.bytes AS BIGINT) AS bytes, own_files.files
+    FROM packages p
+    CROSS JOIN LATERAL (SELECT SUM(f.size) AS bytes, COUNT(*) AS files {_COUNTED_SOURCE_FILES_OF_P}) own_files
+    WHERE p.organization_id IN :organization_ids"""
 
 # SQLite has no LATERAL: two correlated subqueries probe the same index pages.
-_COPY_BATCH_PACKAGES_PORTABLE = f"""
-CREATE TEMPORARY TABLE {BATCH_PACKAGES} AS
-SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
-       CAST((SELECT SUM(f.size) {_COUNTED_SOURCE_FILES_OF_P}) AS BIGINT) AS bytes,
-       (SELECT COUNT(*) {_COUNTED_SOURCE_FILES_OF_P}) AS files
-FROM packages p
-WHERE p.organization_id IN :organization_ids
-"""
-
-
-def copy_batch_packages(dialect_name: str) -> str:
-    if dialect_name == "postgresql":
-        return _COPY_BATCH_PACKAGES_POSTGRESQL
-    return _COPY_BATCH_PACKAGES_PORTABLE
+_BATCH_PACKAGES_PORTABLE = f"""
+    SELECT p.id, p.parent_id, p.dataset_id, p.organization_id, p.state,
+           CAST((SELECT SUM(f.size) {_COUNTED_SOURCE_FILES_OF_P}) AS BIGINT) AS bytes,
+           (SELECT COUNT(*) {_COUNTED_SOURCE_FILES_OF_P}) AS files
+    FROM packages p
+    WHERE p.organization_id IN :organization_ids"""
 
 
 # The path of packages walked so far stops a cycle in the parent links. PostgreSQL keeps it as an
@@ -78,8 +70,9 @@ _STRING_PATH = {
 
 
 def compute_package_sizes(dialect_name: str) -> str:
-    path = _ARRAY_PATH if dialect_name == "postgresql" else _STRING_PATH
-    return _COMPUTE_PACKAGE_SIZES.format(**path)
+    if dialect_name == "postgresql":
+        return _COMPUTE_PACKAGE_SIZES.format(batch=_BATCH_PACKAGES_POSTGRESQL, **_ARRAY_PATH)
+    return _COMPUTE_PACKAGE_SIZES.format(batch=_BATCH_PACKAGES_PORTABLE, **_STRING_PATH)
 
 
 # Only packages whose size is not zero have a cache row (a missing row reads as 0): most of the cost
@@ -88,22 +81,34 @@ def compute_package_sizes(dialect_name: str) -> str:
 # blocked; a package's size is what reaches it. Trees are shallow, so the walk is a few steps long.
 # Most packages with files are leaves, and a leaf cannot be on a cycle: their files are summed per
 # parent and walk on from there as one row, which keeps the walk to a fraction of its rows.
-# (compute_package_sizes fills the path placeholders; other braces are doubled.)
+# (compute_package_sizes fills the batch and path placeholders; other braces are doubled.)
 _COMPUTE_PACKAGE_SIZES = f"""
 CREATE TEMPORARY TABLE {PACKAGE_SIZES} AS
-WITH RECURSIVE own AS (
+WITH RECURSIVE {BATCH_PACKAGES} AS MATERIALIZED ({{batch}}
+),
+parent_ids AS MATERIALIZED (
+    SELECT DISTINCT parent_id FROM {BATCH_PACKAGES} WHERE parent_id IS NOT NULL
+),
+-- The only packages the walk can step into: parents that are not blocked, a fraction of the batch.
+open_parents AS MATERIALIZED (
+    SELECT p.id, p.parent_id, p.dataset_id
+    FROM {BATCH_PACKAGES} p
+    JOIN parent_ids ON parent_ids.parent_id = p.id
+    WHERE p.state NOT IN {sql_list(BLOCKED_PACKAGE_STATES)}
+),
+own AS (
     SELECT b.id AS package_id, b.parent_id, b.dataset_id, b.bytes, b.files,
-           CASE WHEN parents.parent_id IS NULL THEN 1 ELSE 0 END AS is_leaf
+           CASE WHEN parent_ids.parent_id IS NULL THEN 1 ELSE 0 END AS is_leaf
     FROM {BATCH_PACKAGES} b
-    LEFT JOIN (SELECT DISTINCT parent_id FROM {BATCH_PACKAGES}) parents ON parents.parent_id = b.id
+    LEFT JOIN parent_ids ON parent_ids.parent_id = b.id
     WHERE b.files > 0
 ),
 from_leaves AS (
     SELECT p.id AS package_id, p.parent_id, p.dataset_id,
            CAST(SUM(o.bytes) AS BIGINT) AS bytes, CAST(SUM(o.files) AS BIGINT) AS files
     FROM own o
-    JOIN {BATCH_PACKAGES} p ON p.id = o.parent_id AND p.dataset_id = o.dataset_id
-    WHERE o.is_leaf = 1 AND p.state NOT IN {sql_list(BLOCKED_PACKAGE_STATES)}
+    JOIN open_parents p ON p.id = o.parent_id AND p.dataset_id = o.dataset_id
+    WHERE o.is_leaf = 1
     GROUP BY p.id, p.parent_id, p.dataset_id
 ),
 walk (package_id, parent_id, dataset_id, bytes, files, path) AS (
@@ -116,9 +121,8 @@ walk (package_id, parent_id, dataset_id, bytes, files, path) AS (
     UNION ALL
     SELECT p.id, p.parent_id, p.dataset_id, w.bytes, w.files, {{extend}}
     FROM walk w
-    JOIN {BATCH_PACKAGES} p ON p.id = w.parent_id AND p.dataset_id = w.dataset_id
-    WHERE p.state NOT IN {sql_list(BLOCKED_PACKAGE_STATES)}
-      AND {{excludes}}
+    JOIN open_parents p ON p.id = w.parent_id AND p.dataset_id = w.dataset_id
+    WHERE {{excludes}}
 ),
 reached AS (
     SELECT package_id, CAST(SUM(bytes) AS BIGINT) AS bytes, CAST(SUM(files) AS BIGINT) AS files
@@ -126,13 +130,13 @@ reached AS (
     GROUP BY package_id
 ),
 computed AS (
-    -- Nothing walks into a leaf: its size is its own files'.
+    -- Nothing walks into a leaf: its size is its own files'. Whatever else nothing reached has no
+    -- counted files of its own (a package with some starts the walk), so its own figures are 0 too.
     SELECT p.id AS package_id, p.organization_id, p.dataset_id, p.parent_id,
-           COALESCE(r.bytes, leaf.bytes, 0) AS size, COALESCE(r.files, leaf.files, 0) AS files,
+           COALESCE(r.bytes, p.bytes, 0) AS size, COALESCE(r.files, p.files, 0) AS files,
            CASE WHEN p.files > 0 THEN 1 ELSE 0 END AS has_counted_files
     FROM {BATCH_PACKAGES} p
     LEFT JOIN reached r ON r.package_id = p.id
-    LEFT JOIN own leaf ON leaf.package_id = p.id AND leaf.is_leaf = 1
     WHERE p.state NOT IN {sql_list(UNCACHED_PACKAGE_STATES)}
 )
 SELECT c.*,

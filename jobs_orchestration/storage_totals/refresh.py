@@ -109,10 +109,8 @@ def refresh_storage(
     # Dropped first too: on SQLite a failed refresh may leave them on the pooled connection.
     _drop_temporary_tables(connection)
     if Level.PACKAGE in wanted:
-        batch_packages = queries.copy_batch_packages(connection.dialect.name)
-        _execute(connection, batch_packages, parameters, analyze=queries.BATCH_PACKAGES)
         package_sizes = queries.compute_package_sizes(connection.dialect.name)
-        _execute(connection, package_sizes, parameters, analyze=queries.PACKAGE_SIZES)
+        _execute(connection, package_sizes, parameters)
         _write_level(connection, Level.PACKAGE, parameters, figures, dry_run)
     if Level.DATASET in wanted:
         dataset_sizes = queries.compute_dataset_sizes(from_this_refresh=Level.PACKAGE in wanted)
@@ -341,7 +339,6 @@ def _rows(connection: Connection, statement: str, parameters: dict):
 
 def _drop_temporary_tables(connection: Connection) -> None:
     for table in (
-        queries.BATCH_PACKAGES,
         queries.PACKAGE_SIZES,
         queries.DATASET_SIZES,
         queries.ORGANIZATION_SIZES,

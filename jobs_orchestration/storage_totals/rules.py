@@ -12,7 +12,7 @@ What the cache tables hold after a refresh of an organization (the original left
 - `package_storage`: one row per package of the organization whose size is not 0 (a missing row
   reads as 0, as it did in the original, which only wrote sized packages); rows of packages whose size
   fell to 0, of DELETED packages, and rows filed under the organization whose package is no longer in
-  it are removed; a row filed under another organization whose package is now in this one is moved.
+  it (or no longer exists: the table has no foreign key) are removed; a row filed under another organization whose package is now in this one is moved.
 - `dataset_storage`: one row per dataset of the organization; rows filed under the organization whose
   dataset is no longer in it are removed.
 - `organization_storage`: one row for the organization.

@@ -23,6 +23,7 @@ from jobs_orchestration.db.platform import (
     TimeSeriesChannel,
 )
 from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP
+from jobs_orchestration.deletion.rows import remove_dataset
 from jobs_orchestration.devstack.aws import DATASET_ASSETS_BUCKET, DATASET_BUCKET, TIMESERIES_BUCKET
 from jobs_orchestration_tests.support.faults import record_delete_calls
 from jobs_orchestration_tests.support.platform_data import count_rows, keys_in, package_state
@@ -75,6 +76,23 @@ def test_dataset_with_mixed_packages_across_two_buckets_goes_whole(data, s3, pla
     metadata = step_metadata(result, DELETE_DATASET_OP)
     assert metadata["dataset_assets_deleted"] == 2 and metadata["timeseries_ranges_deleted"] == 4
 
+
+
+def test_removing_a_dataset_removes_the_cache_rows_its_tombstones_still_have(data, platform_db):
+    """Nothing cascades into package_storage: a cache row that outlived its package's closing (a
+    refresh that raced the deletion) goes with the tombstone, and the other dataset's row stays."""
+    org = data.organization()
+    dataset, kept = data.dataset(org), data.dataset(org, state=DatasetState.READY)
+    tombstone = data.package(dataset, org, state=PackageState.DELETED, storage_size=7)
+    kept_package = data.package(kept, org, storage_size=5)
+
+    assert remove_dataset(platform_db.engine, dataset, org, page_size=1).count == 0
+
+    engine = platform_db.engine
+    assert count_rows(engine, Package, Package.id == tombstone) == 0
+    assert count_rows(engine, Dataset, Dataset.id == dataset) == 0
+    assert count_rows(engine, PackageStorage, PackageStorage.package_id == tombstone) == 0
+    assert count_rows(engine, PackageStorage, PackageStorage.package_id == kept_package) == 1
 
 def test_dataset_not_deleting_is_refused_before_anything_is_touched(data, s3, platform_db, delete_dataset):
     org = data.organization()
