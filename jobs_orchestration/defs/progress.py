@@ -14,7 +14,7 @@ PROGRESS_TAG = "progress"
 
 
 def progress_publisher(
-    context: dg.OpExecutionContext, asset_key: dg.AssetKey | None = None
+    context: dg.OpExecutionContext | dg.AssetExecutionContext, asset_key: dg.AssetKey | None = None
 ) -> Callable[[ProgressUpdate], None]:
     def publish(update: ProgressUpdate) -> None:
         context.instance.add_run_tags(context.run.run_id, {PROGRESS_TAG: progress_text(update)})

@@ -196,7 +196,7 @@ def _write_level(connection: Connection, level: Level, parameters: dict, figures
         _execute(connection, statements.update_changed, parameters)
     if to_insert:
         _insert_new_rows(connection, statements, parameters)
-    if stale:
+    if stale and statements.stale_rows:
         _execute(connection, "DELETE " + statements.stale_rows, parameters)
 
 

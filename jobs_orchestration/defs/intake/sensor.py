@@ -13,7 +13,7 @@ import dagster as dg
 
 from jobs_orchestration import settings
 from jobs_orchestration.defs.intake.routing import run_request_for
-from jobs_orchestration.defs.storage.partitions import organizations
+from jobs_orchestration.defs.storage.partitions import ORGANIZATIONS, organizations
 from jobs_orchestration.intake.dead_letter_summary import reason_group
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake, TickResult
 from jobs_orchestration.resources import SQSResource
@@ -122,7 +122,7 @@ def new_organization_partitions(
     """Storage refreshes target an organization's partition; add the ones not known yet (and only
     those: the daemon checks each requested key)."""
     keys = {request.partition_key for request in result.requests if request.partition_key}
-    new = sorted(key for key in keys if not context.instance.has_dynamic_partition(organizations.name, key))
+    new = sorted(key for key in keys if not context.instance.has_dynamic_partition(ORGANIZATIONS, key))
     return [organizations.build_add_request(new)] if new else []
 
 

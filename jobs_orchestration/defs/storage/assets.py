@@ -8,6 +8,7 @@ assets downstream are skipped rather than run twice.
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
@@ -81,7 +82,7 @@ def _refresh(
     )
 
 
-_COMMON = dict(
+_COMMON: dict[str, Any] = dict(
     partitions_def=organizations,
     group_name=STORAGE_GROUP,
     pool=STORAGE_POOL,

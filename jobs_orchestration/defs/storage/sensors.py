@@ -4,7 +4,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from jobs_orchestration.defs.storage.jobs import storage_refresh_job, storage_totals_job
-from jobs_orchestration.defs.storage.partitions import organizations
+from jobs_orchestration.defs.storage.partitions import ORGANIZATIONS, organizations
 from jobs_orchestration.defs.storage.refresh import (
     CHANGED_ORGANIZATIONS_TAG,
     changed_organizations,
@@ -31,7 +31,7 @@ def organizations_sensor(
     with platform_db.engine.connect() as connection:
         in_table = {str(i) for i in connection.execute(sa.text("SELECT id FROM organizations")).scalars()}
     # One diff per tick: each key in a partitions request costs the daemon a query, so only changes go.
-    in_partitions = set(context.instance.get_dynamic_partitions(organizations.name))
+    in_partitions = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
     added = sorted(in_table - in_partitions, key=int)
     removed = sorted(in_partitions - in_table)
     if not added and not removed:
