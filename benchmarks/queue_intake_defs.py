@@ -18,8 +18,8 @@ from jobs_orchestration.defs.intake.sensor import (
     interval_from_environment,
     limits_from_environment,
 )
-from jobs_orchestration.defs.resources import resources_from_environment
-from jobs_orchestration.resources import SNSResource
+from jobs_orchestration.defs.resources import SNSResource
+from jobs_orchestration.defs.resources.definitions import resources_from_environment
 
 SNS_MAX_BATCH = 10
 

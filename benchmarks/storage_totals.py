@@ -261,7 +261,7 @@ def project_path(url: str, batch_size: int, parallel_batches: int, through_dagst
         import dagster as dg
 
         from jobs_orchestration.defs.storage.jobs import storage_totals_job
-        from jobs_orchestration.resources import PlatformDatabase
+        from jobs_orchestration.defs.resources import PlatformDatabase
 
         rss_before = _peak_rss_mb()
         started = time.perf_counter()

@@ -2,11 +2,11 @@
 
 import dagster as dg
 
-from jobs_orchestration.defs import resources
 from jobs_orchestration.defs.alerts import definitions as alerts
 from jobs_orchestration.defs.changelog import definitions as changelog
 from jobs_orchestration.defs.deletion import definitions as deletion
 from jobs_orchestration.defs.intake import definitions as intake
+from jobs_orchestration.defs.resources import definitions as resources
 from jobs_orchestration.defs.snapshots import definitions as snapshots
 from jobs_orchestration.defs.storage import definitions as storage
 

@@ -21,7 +21,7 @@ from jobs_orchestration.devstack.aws import (
     reset_moto,
     start_moto_server,
 )
-from jobs_orchestration.resources import EmailParserDatabase, PlatformDatabase
+from jobs_orchestration.defs.resources import EmailParserDatabase, PlatformDatabase
 from jobs_orchestration_tests.support.azurite import AzuriteUnavailable, running_azurite
 from jobs_orchestration_tests.support.postgres import PostgresUnavailable, temporary_database
 

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from jobs_orchestration.resources import SnapshotStoreResource
+from jobs_orchestration.defs.resources import SnapshotStoreResource
 from jobs_orchestration.snapshots.store import (
     AzureBlobSnapshotStore,
     LocalFolderStore,

@@ -21,8 +21,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from jobs_orchestration.defs.resources import SQSResource
 from jobs_orchestration.intake.dead_letters import DeadLetter, send_dead_letters
-from jobs_orchestration.resources import SQSResource
 
 DEAD_LETTER_QUEUE_ASSET = dg.AssetSpec(
     "dead_letter_queue",

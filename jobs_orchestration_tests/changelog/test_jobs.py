@@ -9,7 +9,7 @@ from jobs_orchestration.db.platform import DatasetChangelogEvent as Event
 from jobs_orchestration.definitions import defs
 from jobs_orchestration.defs.changelog.config import RECORD_CHANGELOG_EVENTS_OP
 from jobs_orchestration.defs.changelog.sensors import changelog_outbox_sensor
-from jobs_orchestration.resources import SNSResource
+from jobs_orchestration.defs.resources import SNSResource
 from jobs_orchestration_tests.support.changelog import DATASET_ID, ORGANIZATION_ID, USER_NODE_ID
 from jobs_orchestration_tests.support.retries import retries_of, with_compressed_retries
 

@@ -15,7 +15,7 @@ from jobs_orchestration.definitions import defs
 from jobs_orchestration.defs.intake.failed_runs import failed_run_messages_sensor
 from jobs_orchestration.devstack.aws import DATASET_BUCKET
 from jobs_orchestration.devstack.stack import free_port
-from jobs_orchestration.resources import BoundedS3Resource
+from jobs_orchestration.defs.resources import BoundedS3Resource
 from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.changelog import (
     DATASET_ID,

@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.dependency import NodeHandle
-from dagster._core.utils import make_new_run_id
 import pytest
 import sqlalchemy as sa
+from dagster._core.definitions.dependency import NodeHandle
+from dagster._core.utils import make_new_run_id
 from dagster_aws.s3 import S3Resource
 
 from jobs_orchestration.db.engine import create_db_engine
@@ -39,14 +39,13 @@ from jobs_orchestration.defs.deletion.config import (
 from jobs_orchestration.defs.deletion.jobs import delete_dataset_job, delete_package_job
 from jobs_orchestration.defs.deletion.resources import DeletionSettings
 from jobs_orchestration.defs.intake.sensor import build_sqs_jobs_sensor
-from jobs_orchestration.defs.resources import resources_from_environment
+from jobs_orchestration.defs.resources import BoundedS3Resource, PlatformDatabase, SNSResource, SQSResource
+from jobs_orchestration.defs.resources.definitions import resources_from_environment
 from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY
 from jobs_orchestration.defs.storage.jobs import storage_totals_job
 from jobs_orchestration.defs.storage.refresh import storage_refresh_all_run_request
 from jobs_orchestration.devstack.aws import DATASET_BUCKET, TIMESERIES_BUCKET, LocalAws
 from jobs_orchestration.intake.handoff import IntakeLimits
-from jobs_orchestration_tests.support.queue import sqs_resource
-from jobs_orchestration.resources import BoundedS3Resource, PlatformDatabase, SNSResource, SQSResource
 from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.changelog import (
     DATASET_ID,
@@ -65,7 +64,7 @@ from jobs_orchestration_tests.support.platform_data import (
 )
 from jobs_orchestration_tests.support.platform_tree import cached_sizes
 from jobs_orchestration_tests.support.proxy import TcpProxy, target_of_database, target_of_endpoint
-from jobs_orchestration_tests.support.queue import counts, send
+from jobs_orchestration_tests.support.queue import counts, send, sqs_resource
 from jobs_orchestration_tests.support.random_platform import generate, load
 from jobs_orchestration_tests.support.retries import retries_of, with_compressed_retries
 from jobs_orchestration_tests.support.runs import audit_rows, step_metadata

@@ -6,7 +6,7 @@ from typing import Any
 
 from jobs_orchestration.devstack.aws import LocalAws
 from jobs_orchestration.intake.dead_letters import REASON, SOURCE_MESSAGE_ID
-from jobs_orchestration.resources import SQSResource
+from jobs_orchestration.defs.resources import SQSResource
 
 
 def sqs_resource(aws: LocalAws) -> SQSResource:

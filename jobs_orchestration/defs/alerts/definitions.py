@@ -7,7 +7,7 @@ import dagster as dg
 
 from jobs_orchestration.alerts import run_failure_alert
 from jobs_orchestration.defs.intake.failed_runs import WILL_RETRY_TAG, last_error_of
-from jobs_orchestration.resources import AlertsResource
+from jobs_orchestration.defs.resources import AlertsResource
 
 
 @dg.run_failure_sensor(

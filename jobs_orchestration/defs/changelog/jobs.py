@@ -13,12 +13,12 @@ from jobs_orchestration.defs.changelog.config import (
     ChangelogMessageConfig,
 )
 from jobs_orchestration.defs.job_messages import dead_letter_members, dead_lettered_by_run_family
+from jobs_orchestration.defs.resources import PlatformDatabase, SNSResource, SQSResource
 from jobs_orchestration.defs.retries import (
     OUTAGE_RETRY_POLICY,
     RETRY_WHOLE_RUN_TAGS,
     retry_only_transient_errors,
 )
-from jobs_orchestration.resources import PlatformDatabase, SNSResource, SQSResource
 
 JOB_FAMILY_TAGS = {"job_family": "changelog"}
 JOB_TAGS = {**JOB_FAMILY_TAGS, **RETRY_WHOLE_RUN_TAGS}

@@ -6,7 +6,7 @@ import dagster as dg
 
 from jobs_orchestration.changelog.publish import count_stale_unpublished
 from jobs_orchestration.defs.changelog.jobs import OutboxSweepConfig, changelog_outbox_job
-from jobs_orchestration.resources import PlatformDatabase
+from jobs_orchestration.defs.resources import PlatformDatabase
 
 SWEEP_INTERVAL_SECONDS = 60
 UNFINISHED = [

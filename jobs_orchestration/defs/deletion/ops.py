@@ -26,6 +26,7 @@ from jobs_orchestration.defs.job_messages import (
     dead_lettered_by_run_family,
 )
 from jobs_orchestration.defs.progress import progress_publisher
+from jobs_orchestration.defs.resources import PlatformDatabase, SQSResource
 from jobs_orchestration.defs.retries import retry_only_transient_errors
 from jobs_orchestration.defs.storage.refresh import changed_organizations_tag
 from jobs_orchestration.deletion.audit import JobMessage, record_deletion
@@ -33,7 +34,6 @@ from jobs_orchestration.deletion.errors import DeletionRefused
 from jobs_orchestration.deletion.report import DeletionReport, Outcome
 from jobs_orchestration.deletion.service import DeletionStores, delete_dataset, delete_package
 from jobs_orchestration.failures import describe, is_transient
-from jobs_orchestration.resources import PlatformDatabase, SQSResource
 from jobs_orchestration.units import readable_bytes
 
 PACKAGE_JOB_NAME = "DeletePackageJob"

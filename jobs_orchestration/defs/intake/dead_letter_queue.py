@@ -19,9 +19,9 @@ import dagster as dg
 from jobs_orchestration.alerts import dead_letter_alert
 from jobs_orchestration.connectivity import is_unreachable
 from jobs_orchestration.defs.job_messages import DEAD_LETTER_QUEUE_ASSET
+from jobs_orchestration.defs.resources import AlertsResource, SQSResource
 from jobs_orchestration.failures import describe
 from jobs_orchestration.intake.dead_letter_summary import DeadLetterSummary, summarize_dead_letter_queue
-from jobs_orchestration.resources import AlertsResource, SQSResource
 from jobs_orchestration.units import readable_duration
 
 CHECK_NAME = "dead_letter_queue_is_empty"

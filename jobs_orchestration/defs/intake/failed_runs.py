@@ -25,8 +25,8 @@ from jobs_orchestration.defs.job_messages import (
     dead_lettered_by_run_family,
     sources_in,
 )
+from jobs_orchestration.defs.resources import SQSResource
 from jobs_orchestration.intake.dead_letters import DeadLetter, send_dead_letters
-from jobs_orchestration.resources import SQSResource
 
 WILL_RETRY_TAG = "dagster/will_retry"
 RETRY_DECISION_GRACE_SECONDS = 60.0

@@ -12,9 +12,9 @@ import dagster as dg
 from pydantic import Field
 
 from jobs_orchestration.defs.intake.dead_letter_queue import queue_check_evaluation, queue_observation
+from jobs_orchestration.defs.resources import SQSResource
 from jobs_orchestration.intake.dead_letter_summary import summarize_dead_letter_queue
 from jobs_orchestration.intake.redrive import RedriveChoice, redrive_dead_letters
-from jobs_orchestration.resources import SQSResource
 
 REDRIVE_OP = "redrive_dead_letters"
 MAX_LOOK_AT = 10_000

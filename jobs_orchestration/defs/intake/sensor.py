@@ -13,10 +13,10 @@ import dagster as dg
 
 from jobs_orchestration import settings
 from jobs_orchestration.defs.intake.routing import run_request_for
+from jobs_orchestration.defs.resources import SQSResource
 from jobs_orchestration.defs.storage.partitions import ORGANIZATIONS, organizations
 from jobs_orchestration.intake.dead_letter_summary import reason_group
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake, TickResult
-from jobs_orchestration.resources import SQSResource
 
 DEFAULT_INTERVAL_SECONDS = 5
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 import dagster as dg
 
 from jobs_orchestration.defs.progress import progress_publisher
+from jobs_orchestration.defs.resources import EmailParserDatabase, SnapshotStoreResource
 from jobs_orchestration.defs.retries import retry_only_transient_errors
 from jobs_orchestration.defs.snapshots.config import SnapshotCleanupConfig
-from jobs_orchestration.resources import EmailParserDatabase, SnapshotStoreResource
 from jobs_orchestration.snapshots.cleanup import (
     SAVINGS_WINDOW_DAYS,
     CleanupAlreadyRunning,

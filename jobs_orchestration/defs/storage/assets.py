@@ -13,11 +13,11 @@ from typing import Any
 import dagster as dg
 
 from jobs_orchestration import settings
+from jobs_orchestration.defs.resources import PlatformDatabase
 from jobs_orchestration.defs.retries import retry_only_transient_errors
 from jobs_orchestration.defs.storage.config import StorageTotalsConfig
 from jobs_orchestration.defs.storage.metadata import level_metadata, storage_events
 from jobs_orchestration.defs.storage.partitions import organizations
-from jobs_orchestration.resources import PlatformDatabase
 from jobs_orchestration.storage_totals import (
     ALL_LEVELS,
     Level,

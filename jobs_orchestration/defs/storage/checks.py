@@ -12,9 +12,9 @@ from typing import Any
 
 import dagster as dg
 
+from jobs_orchestration.defs.resources import PlatformDatabase
 from jobs_orchestration.defs.storage.assets import STORAGE_POOL, organization_id_of, organization_storage
 from jobs_orchestration.defs.storage.partitions import organizations
-from jobs_orchestration.resources import PlatformDatabase
 from jobs_orchestration.storage_totals.consistency import OrganizationConsistency, check_organizations
 
 MATCHES_DATASETS = "organization_storage_matches_its_datasets"

@@ -5,6 +5,7 @@ import time
 import dagster as dg
 from pydantic import Field
 
+from jobs_orchestration.defs.resources import PlatformDatabase
 from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY, retry_only_transient_errors
 from jobs_orchestration.defs.storage.assets import STORAGE_POOL, storage_assets
 from jobs_orchestration.defs.storage.checks import storage_check_evaluations
@@ -17,7 +18,6 @@ from jobs_orchestration.defs.storage.refresh import (
     STORAGE_TAGS,
     STORAGE_TOTALS_JOB,
 )
-from jobs_orchestration.resources import PlatformDatabase
 from jobs_orchestration.storage_totals import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_PARALLEL_BATCHES,

@@ -3,6 +3,7 @@
 import dagster as dg
 import sqlalchemy as sa
 
+from jobs_orchestration.defs.resources import PlatformDatabase
 from jobs_orchestration.defs.storage.jobs import storage_refresh_job, storage_totals_job
 from jobs_orchestration.defs.storage.partitions import ORGANIZATIONS, organizations
 from jobs_orchestration.defs.storage.refresh import (
@@ -11,7 +12,6 @@ from jobs_orchestration.defs.storage.refresh import (
     storage_refresh_all_run_request,
     storage_refresh_run_request,
 )
-from jobs_orchestration.resources import PlatformDatabase
 
 FIRST_REFRESHES_PER_TICK = 50
 """More new organizations than this in one tick (a first deployment) get one all-organizations run

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dagster_aws.utils import ResourceWithBoto3Configuration
 
-from jobs_orchestration.resources.aws import boto3_client
+from jobs_orchestration.defs.resources.aws import boto3_client
 from jobs_orchestration.snapshots.store import SnapshotStore, open_snapshot_store
 
 

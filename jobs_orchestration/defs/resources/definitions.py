@@ -7,7 +7,7 @@ import os
 import dagster as dg
 
 from jobs_orchestration import settings
-from jobs_orchestration.resources import (
+from jobs_orchestration.defs.resources import (
     AlertsResource,
     BoundedS3Resource,
     EmailParserDatabase,
