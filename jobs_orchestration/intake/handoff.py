@@ -33,8 +33,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -70,6 +72,10 @@ class IntakeLimits:
     """Messages received per tick at most: with a tick every 5 s (the daemon's loop), 200 messages a
     second. They stay in flight until the next tick acknowledges them, and their receipt handles ride
     in the cursor meanwhile (about 200 bytes each)."""
+    concurrent_calls: int = 4
+    """Receive and delete calls under way at once. Each call waits on SQS tens of milliseconds, so one at
+    a time a tick spends seconds on a thousand messages; four take the tick under the daemon's 5 s
+    loop (see the intake benchmark)."""
     max_seconds: float = 6.0
     """Wall time spent receiving per tick at most. The sensor daemon starts ticks on a 5 s loop, so a
     tick still busy at the 10 s mark waits for the 15 s one: six seconds of receiving leave time to
@@ -95,6 +101,7 @@ class IntakeLimits:
         for name in (
             "batch_size",
             "changelog_batch_size",
+            "concurrent_calls",
             "max_messages",
             "max_seconds",
             "tick_seconds",
@@ -296,45 +303,74 @@ class QueueIntake:
     def _receive(
         self, result: TickResult, tick_deadline: float
     ) -> tuple[list[ReceivedJob], list[DeadLetter]]:
+        """Receive on `limits.concurrent_calls` threads until the count or time bound, the first empty
+        answer (after its long-poll wait) or the first failure."""
         received: list[ReceivedJob] = []
         rejected: list[DeadLetter] = []
         deadline = min(time.monotonic() + self.limits.max_seconds, tick_deadline)
-        while result.received < self.limits.max_messages and time.monotonic() < deadline:
-            wanted = min(SQS_MAX_BATCH, self.limits.max_messages - result.received)
-            try:
-                messages = self.client.receive_message(
-                    QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=wanted,
-                    WaitTimeSeconds=self.limits.wait_time_seconds,
-                    AttributeNames=["ApproximateReceiveCount"],
-                    MessageAttributeNames=[REDRIVE_OF],
-                ).get("Messages", [])
-            except Exception as error:
-                result.errors.append(f"receive failed: {error}")
-                result.unreachable = is_unreachable(error)
-                break
-            if not messages:
-                break
-            result.received += len(messages)
-            for message in messages:
-                body = message.get("Body", "")
+        changed = threading.Condition()
+        asked = 0
+        """Messages asked for by calls still under way: with those received, never over the bound."""
+        stop = False
+
+        def receive_until_done() -> None:
+            nonlocal asked, stop
+            while True:
+                with changed:
+                    while not stop and result.received + asked >= self.limits.max_messages and asked:
+                        changed.wait()  # a call under way may bring fewer than it asked for
+                    wanted = min(SQS_MAX_BATCH, self.limits.max_messages - result.received - asked)
+                    if stop or wanted <= 0 or time.monotonic() >= deadline:
+                        return
+                    asked += wanted
                 try:
-                    job = parse_job_message(body)
-                except MessageRejected as rejection:
-                    rejected.append(
-                        DeadLetter(
-                            message["MessageId"],
-                            body,
-                            rejection.reason,
-                            receipt_handle=message["ReceiptHandle"],
-                        )
-                    )
-                    continue
-                redrive_of = message.get("MessageAttributes", {}).get(REDRIVE_OF, {}).get("StringValue", "")
-                received.append(
-                    ReceivedJob(job, message["MessageId"], [message["ReceiptHandle"]], body, redrive_of)
-                )
+                    messages = self.client.receive_message(
+                        QueueUrl=self.queue_url,
+                        MaxNumberOfMessages=wanted,
+                        WaitTimeSeconds=self.limits.wait_time_seconds,
+                        AttributeNames=["ApproximateReceiveCount"],
+                        MessageAttributeNames=[REDRIVE_OF],
+                    ).get("Messages", [])
+                except Exception as error:
+                    with changed:
+                        asked -= wanted
+                        result.errors.append(f"receive failed: {error}")
+                        result.unreachable = result.unreachable or is_unreachable(error)
+                        stop = True
+                        changed.notify_all()
+                    return
+                parsed = [self._parse(message) for message in messages]
+                with changed:
+                    asked -= wanted
+                    result.received += len(messages)
+                    for item in parsed:
+                        (rejected if isinstance(item, DeadLetter) else received).append(item)
+                    stop = stop or not messages
+                    changed.notify_all()
+
+        self._on_threads(receive_until_done)
         return received, rejected
+
+    @staticmethod
+    def _parse(message: dict[str, Any]) -> ReceivedJob | DeadLetter:
+        body = message.get("Body", "")
+        try:
+            job = parse_job_message(body)
+        except MessageRejected as rejection:
+            return DeadLetter(
+                message["MessageId"], body, rejection.reason, receipt_handle=message["ReceiptHandle"]
+            )
+        redrive_of = message.get("MessageAttributes", {}).get(REDRIVE_OF, {}).get("StringValue", "")
+        return ReceivedJob(job, message["MessageId"], [message["ReceiptHandle"]], body, redrive_of)
+
+    def _on_threads(self, work: Callable[[], None]) -> None:
+        """Run `work` on `limits.concurrent_calls` threads and wait for all of them."""
+        if self.limits.concurrent_calls == 1:
+            work()
+            return
+        with ThreadPoolExecutor(self.limits.concurrent_calls, thread_name_prefix="intake") as pool:
+            for future in [pool.submit(work) for _ in range(self.limits.concurrent_calls)]:
+                future.result()
 
     def _deduplicate(
         self,
@@ -412,23 +448,41 @@ class QueueIntake:
         result.dead_letters.extend(outcome.sent)
 
     def _delete(self, receipt_handles: list[str]) -> _DeleteOutcome:
+        """DeleteMessageBatch in chunks of 10, on `limits.concurrent_calls` threads."""
         outcome = _DeleteOutcome()
-        for start in range(0, len(receipt_handles), SQS_MAX_BATCH):
-            chunk = receipt_handles[start : start + SQS_MAX_BATCH]
-            if outcome.unanswered:
-                # SQS did not answer the previous call: the rest waits for the next tick.
-                outcome.unanswered.update(chunk)
-                continue
-            entries = [{"Id": str(index), "ReceiptHandle": handle} for index, handle in enumerate(chunk)]
-            try:
-                response = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            except Exception as error:
-                outcome.failures.append(f"delete failed: {error}")
-                if is_unreachable(error):
-                    outcome.unanswered.update(chunk)
-                continue
-            outcome.deleted += len(response.get("Successful", []))
-            outcome.failures.extend(f"delete failed: {failure}" for failure in response.get("Failed", []))
+        chunks = [
+            receipt_handles[start : start + SQS_MAX_BATCH]
+            for start in range(0, len(receipt_handles), SQS_MAX_BATCH)
+        ]
+        lock = threading.Lock()
+
+        def delete_chunks() -> None:
+            while True:
+                with lock:
+                    if not chunks:
+                        return
+                    chunk = chunks.pop(0)
+                    if outcome.unanswered:
+                        # SQS did not answer a call: the rest waits for the next tick.
+                        outcome.unanswered.update(chunk)
+                        continue
+                entries = [{"Id": str(index), "ReceiptHandle": handle} for index, handle in enumerate(chunk)]
+                try:
+                    response = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                except Exception as error:
+                    with lock:
+                        outcome.failures.append(f"delete failed: {error}")
+                        if is_unreachable(error):
+                            outcome.unanswered.update(chunk)
+                    continue
+                with lock:
+                    outcome.deleted += len(response.get("Successful", []))
+                    outcome.failures.extend(
+                        f"delete failed: {failure}" for failure in response.get("Failed", [])
+                    )
+
+        if chunks:
+            self._on_threads(delete_chunks)
         return outcome
 
     def queue_counts(self, result: TickResult | None = None) -> dict[str, int]:
