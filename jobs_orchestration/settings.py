@@ -55,6 +55,6 @@ def database_url_from_environment(variable: str = JOBS_DATABASE_URL) -> str:
 JOBS_INTAKE_BATCH_SIZE = "JOBS_INTAKE_BATCH_SIZE"
 """Job messages of one kind per run, changelog events aside (default 200; 1 gives one run per message)."""
 JOBS_INTAKE_CHANGELOG_BATCH_SIZE = "JOBS_INTAKE_CHANGELOG_BATCH_SIZE"
-"""Changelog messages per run (default 1000)."""
+"""Changelog messages per run (default 500)."""
 JOBS_INTAKE_INTERVAL_SECONDS = "JOBS_INTAKE_INTERVAL_SECONDS"
 """Least time between two ticks of the intake sensor (default 5)."""

@@ -64,18 +64,20 @@ class IntakeLimits:
     """Messages of one kind per run (changelog events aside); 1 gives one run per message. A run costs
     seconds of start-up whatever it holds, so throughput grows with the batch; a deletion's work grows
     with it too (about 0.5 s a package), so its run, and the wait of its last package, lengthen."""
-    changelog_batch_size: int = 1000
-    """Changelog messages per run: a tick's worth. Recording and publishing take milliseconds a message,
-    so a run's start-up is nearly all its cost: at 100 messages a second, runs of 200 started 2.5 runs
-    a tick, and their start-ups alone took more than the machine (see the intake benchmark)."""
-    max_messages: int = 1000
-    """Messages received per tick at most: with a tick every 5 s (the daemon's loop), 200 messages a
-    second. They stay in flight until the next tick acknowledges them, and their receipt handles ride
-    in the cursor meanwhile (about 200 bytes each)."""
+    changelog_batch_size: int = 500
+    """Changelog messages per run. Recording and publishing take milliseconds a message, so a run's
+    start-up is most of its cost: at 100 messages a second, runs of 200 (2.5 a tick) took more start-up
+    than the machine had. Runs of 500 start two side by side from a busy tick and finish sooner than
+    one of 1,000 (3,000 messages at 100 a second on the shared 2-core machine, one run each: p95 from
+    send to publication 18 s against 37 s, the second under more load from other work)."""
+    max_messages: int = 2000
+    """Messages received per tick at most: under load a tick takes longer than the daemon's 5 s loop,
+    so ticks come every 10 s, and this leaves room to catch up above 100 messages a second. They stay
+    in flight until the next tick acknowledges them, their receipt handles in the cursor meanwhile
+    (about 200 bytes each)."""
     concurrent_calls: int = 4
-    """Receive and delete calls under way at once. Each call waits on SQS tens of milliseconds, so one at
-    a time a tick spends seconds on a thousand messages; four take the tick under the daemon's 5 s
-    loop (see the intake benchmark)."""
+    """Delete calls under way at once. Each call waits on SQS tens of milliseconds, so one at a time a
+    tick spends seconds acknowledging a thousand messages. (Receives stay one at a time.)"""
     max_seconds: float = 6.0
     """Wall time spent receiving per tick at most. The sensor daemon starts ticks on a 5 s loop, so a
     tick still busy at the 10 s mark waits for the 15 s one: six seconds of receiving leave time to
@@ -303,52 +305,30 @@ class QueueIntake:
     def _receive(
         self, result: TickResult, tick_deadline: float
     ) -> tuple[list[ReceivedJob], list[DeadLetter]]:
-        """Receive on `limits.concurrent_calls` threads until the count or time bound, the first empty
-        answer (after its long-poll wait) or the first failure."""
+        """Receive, one call at a time (two calls under way at once can both get a message: moto does,
+        and SQS may), until the count or time bound, the first empty answer or the first failure."""
         received: list[ReceivedJob] = []
         rejected: list[DeadLetter] = []
         deadline = min(time.monotonic() + self.limits.max_seconds, tick_deadline)
-        changed = threading.Condition()
-        asked = 0
-        """Messages asked for by calls still under way: with those received, never over the bound."""
-        stop = False
-
-        def receive_until_done() -> None:
-            nonlocal asked, stop
-            while True:
-                with changed:
-                    while not stop and result.received + asked >= self.limits.max_messages and asked:
-                        changed.wait()  # a call under way may bring fewer than it asked for
-                    wanted = min(SQS_MAX_BATCH, self.limits.max_messages - result.received - asked)
-                    if stop or wanted <= 0 or time.monotonic() >= deadline:
-                        return
-                    asked += wanted
-                try:
-                    messages = self.client.receive_message(
-                        QueueUrl=self.queue_url,
-                        MaxNumberOfMessages=wanted,
-                        WaitTimeSeconds=self.limits.wait_time_seconds,
-                        AttributeNames=["ApproximateReceiveCount"],
-                        MessageAttributeNames=[REDRIVE_OF],
-                    ).get("Messages", [])
-                except Exception as error:
-                    with changed:
-                        asked -= wanted
-                        result.errors.append(f"receive failed: {error}")
-                        result.unreachable = result.unreachable or is_unreachable(error)
-                        stop = True
-                        changed.notify_all()
-                    return
-                parsed = [self._parse(message) for message in messages]
-                with changed:
-                    asked -= wanted
-                    result.received += len(messages)
-                    for item in parsed:
-                        (rejected if isinstance(item, DeadLetter) else received).append(item)
-                    stop = stop or not messages
-                    changed.notify_all()
-
-        self._on_threads(receive_until_done)
+        while result.received < self.limits.max_messages and time.monotonic() < deadline:
+            wanted = min(SQS_MAX_BATCH, self.limits.max_messages - result.received)
+            try:
+                messages = self.client.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=wanted,
+                    WaitTimeSeconds=self.limits.wait_time_seconds,
+                    AttributeNames=["ApproximateReceiveCount"],
+                    MessageAttributeNames=[REDRIVE_OF],
+                ).get("Messages", [])
+            except Exception as error:
+                result.errors.append(f"receive failed: {error}")
+                result.unreachable = is_unreachable(error)
+                break
+            if not messages:
+                break
+            result.received += len(messages)
+            for item in map(self._parse, messages):
+                (rejected if isinstance(item, DeadLetter) else received).append(item)
         return received, rejected
 
     @staticmethod
