@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-fast check venv benchmarks clean azurite screenshots
+.PHONY: dev test test-fast check venv benchmarks clean azurite localstack localstack-test screenshots
 
 dev: $(STAMP)
 	$(BIN)/jobs-orchestration dev
@@ -16,7 +16,7 @@ test: $(STAMP) azurite
 # The unit lane: every test that needs no PostgreSQL, moto, Azurite or node (conftest.py marks the rest
 # `integration` from the fixtures they use).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not integration and not localstack" $(PYTEST_ARGS)
 
 # What CI checks besides the tests: the layering (import-linter's contracts in pyproject.toml), the
 # definitions as `dg` loads them, and the lock files.
@@ -43,6 +43,25 @@ azurite: $(AZURITE)
 
 $(AZURITE):
 	npm install --prefix .tools --no-audit --no-fund azurite@3
+
+# LocalStack (SQS, SNS and S3 as a plain process, no Docker) for the benchmarks, in a virtual environment
+# of its own: its pins conflict with the project's. 4.9.2 is the newest release that runs on Python 3.11;
+# the other pins keep its runtime importable (cbor2 6 and pyOpenSSL 24.3 removed what it uses).
+LOCALSTACK_PYTHON ?= $(PYTHON)
+LOCALSTACK_VENV := .tools/localstack-venv
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed
+localstack: $(LOCALSTACK_STAMP)
+
+$(LOCALSTACK_STAMP):
+	test -x $(LOCALSTACK_VENV)/bin/python || $(LOCALSTACK_PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet 'localstack-core[runtime]==4.9.2' 'cbor2<5.7' \
+		'pyopenssl<24.3' 'cryptography<44' 'service_identity<24.3'
+	touch $(LOCALSTACK_STAMP)
+
+# The one test that needs LocalStack (left out of `make test`): it starts, provisions and stops.
+localstack-test: $(STAMP) localstack
+	$(BIN)/python -m pytest -m localstack jobs_orchestration_tests/devstack/test_localstack.py $(PYTEST_ARGS)
 
 # The runtime dependencies are installed at the versions the image ships (deploy/requirements.lock), the
 # test tools at the versions CI runs (requirements-test.lock); deploy/lock_requirements.py writes both.

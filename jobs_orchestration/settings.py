@@ -53,6 +53,9 @@ def database_url_from_environment(variable: str = JOBS_DATABASE_URL) -> str:
 
 
 JOBS_INTAKE_BATCH_SIZE = "JOBS_INTAKE_BATCH_SIZE"
-"""Job messages of one kind per run (`IntakeLimits.batch_size` when unset; 1 gives one run per message)."""
+"""Job messages of one kind per run, changelog events aside (`IntakeLimits.batch_size` when unset; 1 gives
+one run per message)."""
+JOBS_INTAKE_CHANGELOG_BATCH_SIZE = "JOBS_INTAKE_CHANGELOG_BATCH_SIZE"
+"""Changelog messages per run (`IntakeLimits.changelog_batch_size` when unset)."""
 JOBS_INTAKE_INTERVAL_SECONDS = "JOBS_INTAKE_INTERVAL_SECONDS"
 """Least time between two ticks of the intake sensor (`DEFAULT_INTERVAL_SECONDS` of the sensor when unset)."""

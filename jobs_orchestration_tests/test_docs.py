@@ -133,6 +133,7 @@ DOCUMENTED_DEFAULTS = {
     settings.SNAPSHOT_RETENTION_DAYS: str(DEFAULT_RETENTION_DAYS),
     settings.SNAPSHOT_CLEANUP_TIMEZONE: f"`{DEFAULT_CLEANUP_TIMEZONE}`",
     settings.JOBS_INTAKE_BATCH_SIZE: str(IntakeLimits().batch_size),
+    settings.JOBS_INTAKE_CHANGELOG_BATCH_SIZE: str(IntakeLimits().changelog_batch_size),
     settings.JOBS_INTAKE_INTERVAL_SECONDS: str(DEFAULT_INTERVAL_SECONDS),
     settings.DAGSTER_WEBSERVER_URL: f"`{settings.DEFAULT_WEBSERVER_URL}`",
 }

@@ -18,9 +18,22 @@ from jobs_orchestration.devstack.stack import LocalStack
 )
 @click.option("--no-seed", is_flag=True, help="Do not add demo data.")
 @click.option("--reset", is_flag=True, help="Also forget the local Dagster instance (run history).")
-def dev(port: int, database_url: str | None, no_seed: bool, reset: bool) -> None:
+@click.option(
+    "--aws",
+    "aws_emulator",
+    type=click.Choice(["moto", "localstack"]),
+    default="moto",
+    show_default=True,
+    help="The local AWS: moto in this process, or LocalStack as a child process (`make localstack`).",
+)
+def dev(port: int, database_url: str | None, no_seed: bool, reset: bool, aws_emulator: str) -> None:
     """Run the whole system locally: local AWS, database, demo data, Dagster UI and daemon."""
-    stack = LocalStack(database_url=database_url, ui_port=port, seed=None if no_seed else SeedSizes())
+    stack = LocalStack(
+        database_url=database_url,
+        ui_port=port,
+        seed=None if no_seed else SeedSizes(),
+        aws_emulator=aws_emulator,
+    )
     if reset:
         _remove_local_state(stack)
     elif database_url is None:

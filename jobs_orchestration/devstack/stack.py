@@ -28,6 +28,7 @@ from jobs_orchestration.devstack.demo import (
     mark_demo_deletions,
     write_demo_script,
 )
+from jobs_orchestration.devstack.localstack import LocalStackServer
 from jobs_orchestration.devstack.seed import SeedSizes, http_object_writer, seed_email_parser, seed_platform
 from jobs_orchestration.snapshots.store import LocalFolderStore
 
@@ -74,11 +75,14 @@ class LocalStack:
     seed: SeedSizes | None = field(default_factory=SeedSizes)
     instance_storage: dict[str, Any] | None = None
     extra_environment: dict[str, str] = field(default_factory=dict)
+    aws_emulator: str = "moto"
+    """`moto` (in this process) or `localstack` (a child process, `make localstack` installs it)."""
     log = print
 
     aws: LocalAws | None = None
     environment: dict[str, str] = field(default_factory=dict)
     _moto: Any = None
+    """The local AWS's server, moto's or LocalStack's: both stop with `stop()`."""
     _environment_file: Path | None = None
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
 
@@ -103,9 +107,13 @@ class LocalStack:
         database_url = self.database_url or f"sqlite:///{self.workdir / 'jobs.db'}"
         snapshot_root = self.workdir / "snapshots"
 
-        self._moto, endpoint = start_moto_server()
+        if self.aws_emulator == "localstack":
+            self._moto = LocalStackServer().start()
+            endpoint = self._moto.endpoint_url
+        else:
+            self._moto, endpoint = start_moto_server()
         self.aws = provision(endpoint)
-        self.log(f"local AWS (moto) at {endpoint}")
+        self.log(f"local AWS ({self.aws_emulator}) at {endpoint}")
         upgrade(database_url)
         # A script left by an earlier start names targets this database may not hold.
         (self.workdir / DEMO_SCRIPT_NAME).unlink(missing_ok=True)

@@ -13,8 +13,9 @@ def received(*bodies: str) -> list[ReceivedJob]:
     return [ReceivedJob(parse_job_message(b), f"m{i}", [f"r{i}"], b) for i, b in enumerate(bodies)]
 
 
-def batching(batch_size: int = 10) -> QueueIntake:
-    return QueueIntake(None, "", "", IntakeLimits(batch_size=batch_size))
+def batching(batch_size: int = 10, changelog_batch_size: int | None = None) -> QueueIntake:
+    limits = IntakeLimits(batch_size=batch_size, changelog_batch_size=changelog_batch_size or batch_size)
+    return QueueIntake(None, "", "", limits)
 
 
 def test_batches_group_by_type_and_deletions_by_organization() -> None:
@@ -42,6 +43,15 @@ def test_batches_group_by_type_and_deletions_by_organization() -> None:
 def test_batch_size_one_gives_one_run_per_message() -> None:
     jobs = received(*[m.delete_package(i, 7) for i in range(1, 6)], m.changelog(), m.cache_population())
     assert [len(b.members) for b in batching(1).batches(jobs)] == [1] * 7
+
+
+def test_changelog_messages_have_a_batch_size_of_their_own() -> None:
+    jobs = received(*[m.changelog(i) for i in range(1, 26)], *[m.delete_package(i, 7) for i in range(1, 26)])
+    sizes = sorted((b.type_name, len(b.members)) for b in batching(10, changelog_batch_size=20).batches(jobs))
+    assert sizes == sorted(
+        [("DatasetChangelogEventJob", 20), ("DatasetChangelogEventJob", 5)]
+        + [("DeletePackageJob", n) for n in (10, 10, 5)]
+    )
 
 
 def test_storage_refreshes_of_one_organization_collapse_into_one_run() -> None:
@@ -116,7 +126,9 @@ def test_a_tick_keeps_receiving_while_the_producer_is_still_sending(local_aws) -
     # A long poll that outlasts the gap however slow the machine, and time bounds out of reach: only
     # an empty long poll can end this tick.
     limits = IntakeLimits(wait_time_seconds=5, max_seconds=120, tick_seconds=240)
-    intake = QueueIntake(local_aws.client("sqs"), local_aws.queue_url, local_aws.dead_letter_queue_url, limits)
+    intake = QueueIntake(
+        local_aws.client("sqs"), local_aws.queue_url, local_aws.dead_letter_queue_url, limits
+    )
     result = intake.tick(None, run_exists=lambda key: False, route=lambda batch: batch)
     late.join()
     assert result.received == 20

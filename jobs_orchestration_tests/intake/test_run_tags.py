@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 import yaml
 
-from jobs_orchestration.defs.intake.routing import MAX_TAG_BYTES, bounded_list, run_request_for
 from jobs_orchestration.db.platform import JobAuditLog
+from jobs_orchestration.defs.intake.routing import MAX_TAG_BYTES, bounded_list, run_request_for
 from jobs_orchestration.intake.handoff import IntakeLimits, JobBatch, ReceivedJob
 from jobs_orchestration.intake.messages import parse_job_message
 from jobs_orchestration_tests.support import job_messages
@@ -34,7 +34,8 @@ def postgres_instance() -> Iterator[dg.DagsterInstance]:
 
 def batch_of(bodies: list[str]) -> JobBatch:
     members = [
-        ReceivedJob(parse_job_message(body), f"m{index}", [f"h{index}"], body) for index, body in enumerate(bodies)
+        ReceivedJob(parse_job_message(body), f"m{index}", [f"h{index}"], body)
+        for index, body in enumerate(bodies)
     ]
     return JobBatch(members[0].job.type_name, members)
 
@@ -58,7 +59,10 @@ def test_a_full_batch_of_uuid_ids_and_long_traces_makes_a_run_on_postgres(postgr
         [job_messages.delete_package(package_id=i + 1, traceId=longest_trace) for i in range(size)]
     )
     changelog = batch_of(
-        [job_messages.changelog(dataset_id=i + 1, traceId=f"trace-{i}-" + "x" * 40) for i in range(size)]
+        [
+            job_messages.changelog(dataset_id=i + 1, traceId=f"trace-{i}-" + "x" * 40)
+            for i in range(IntakeLimits().changelog_batch_size)
+        ]
     )
     for batch in (packages, changelog):
         request = run_request_for(batch)
@@ -68,7 +72,7 @@ def test_a_full_batch_of_uuid_ids_and_long_traces_makes_a_run_on_postgres(postgr
         listed = request.tags["producer_job_ids"].split(",")
         kept, rest = listed[:-1], listed[-1]
         assert kept == [job.id for job in batch.jobs][: len(kept)]
-        assert rest == f"+{size - len(kept)} more"
+        assert rest == f"+{len(batch.jobs) - len(kept)} more"
 
 
 def test_bounded_list_keeps_whole_values():

@@ -72,9 +72,9 @@ def test_each_message_type_routes_to_its_job_with_valid_config(local_aws, tick) 
     assert storage.partition_key == "7"
     storage_config = storage.run_config["ops"]["package_storage"]["config"]
     assert storage_config["dry_run"] is True
-    assert [json.loads(source["body"])["CachePopulationJob"]["id"] for source in storage_config["sources"]] == [
-        "s1"
-    ]
+    assert [
+        json.loads(source["body"])["CachePopulationJob"]["id"] for source in storage_config["sources"]
+    ] == ["s1"]
     assert storage.tags["job_family"] == "storage"
     # The organization's partition is added in the same tick, before the run is created.
     (add,) = result.dynamic_partitions_requests
@@ -258,13 +258,18 @@ def test_sensor_interval_comes_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("JOBS_INTAKE_INTERVAL_SECONDS", "30")
     assert interval_from_environment() == 30
     monkeypatch.setenv("JOBS_INTAKE_INTERVAL_SECONDS", "0")
-    with pytest.raises(ValueError, match="JOBS_INTAKE_INTERVAL_SECONDS must be a positive whole number, got '0'"):
+    with pytest.raises(
+        ValueError, match="JOBS_INTAKE_INTERVAL_SECONDS must be a positive whole number, got '0'"
+    ):
         interval_from_environment()
 
 
 def test_batch_size_comes_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("JOBS_INTAKE_BATCH_SIZE", "1")
     assert limits_from_environment().batch_size == 1
+    assert limits_from_environment().changelog_batch_size == IntakeLimits().changelog_batch_size
+    monkeypatch.setenv("JOBS_INTAKE_CHANGELOG_BATCH_SIZE", "300")
+    assert limits_from_environment().changelog_batch_size == 300
     monkeypatch.setenv("JOBS_INTAKE_BATCH_SIZE", "ten")
     with pytest.raises(ValueError, match="JOBS_INTAKE_BATCH_SIZE must be a positive whole number, got 'ten'"):
         limits_from_environment()

@@ -22,8 +22,11 @@ DEFAULT_INTERVAL_SECONDS = 5
 
 
 def limits_from_environment() -> IntakeLimits:
-    batch_size = _positive_whole_number(settings.JOBS_INTAKE_BATCH_SIZE)
-    return IntakeLimits() if batch_size is None else IntakeLimits(batch_size=batch_size)
+    sizes = {
+        "batch_size": _positive_whole_number(settings.JOBS_INTAKE_BATCH_SIZE),
+        "changelog_batch_size": _positive_whole_number(settings.JOBS_INTAKE_CHANGELOG_BATCH_SIZE),
+    }
+    return IntakeLimits(**{name: size for name, size in sizes.items() if size is not None})
 
 
 def interval_from_environment() -> int:
