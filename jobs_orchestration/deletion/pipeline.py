@@ -320,6 +320,7 @@ class DeletionPipeline:
         if is_transient(error) or list(owners_by_request) == [None]:
             raise error
 
+
 @dataclass
 class DryRunTally:
     """Counts what a deletion would remove; deletes nothing. Prefixes are listed to count their objects."""

@@ -69,11 +69,15 @@ def test_a_hundred_one_file_packages_take_ten_times_fewer_s3_calls_than_one_pipe
     assert {package_state(platform_db.engine, package) for package in together} == {"DELETED"}
     audits = [row for row in audit_rows(platform_db.engine) if row.resource_ids[0] in together]
     assert [row.resource_ids for row in audits] == [[package] for package in together]
-    assert {(row.outcome, row.packages_deleted, row.files_deleted, row.objects_deleted) for row in audits} == {
-        ("deleted", 1, 1, 1)
-    }
+    assert {
+        (row.outcome, row.packages_deleted, row.files_deleted, row.objects_deleted) for row in audits
+    } == {("deleted", 1, 1, 1)}
     metadata = step_metadata(result, DELETE_PACKAGES_OP)
-    assert (metadata["packages_deleted"], metadata["files_deleted"], metadata["dead_lettered"]) == (100, 100, 0)
+    assert (metadata["packages_deleted"], metadata["files_deleted"], metadata["dead_lettered"]) == (
+        100,
+        100,
+        0,
+    )
 
 
 def test_a_key_failing_for_good_fails_its_own_request_alone_which_is_dead_lettered(
@@ -191,7 +195,13 @@ def test_each_request_of_a_mixed_run_gets_the_figures_of_its_own_tree(data, s3, 
     assert keys_in(s3, DATASET_BUCKET) == set() and keys_in(s3, TIMESERIES_BUCKET) == set()
     audits = {row.resource_ids[0]: row for row in audit_rows(platform_db.engine)}
     figures = {
-        package: (row.outcome, row.packages_deleted, row.files_deleted, row.objects_deleted, row.bytes_deleted)
+        package: (
+            row.outcome,
+            row.packages_deleted,
+            row.files_deleted,
+            row.objects_deleted,
+            row.bytes_deleted,
+        )
         for package, row in audits.items()
     }
     assert figures == {
