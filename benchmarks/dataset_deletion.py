@@ -245,7 +245,7 @@ def child_delete(url: str, endpoint: str, dataset_id: int, organization_id: int,
     def note(params, **_kwargs):
         calls.setdefault(params["Bucket"], []).append(len(params["Delete"]["Objects"]))
 
-    client.meta.events.register("before-call.s3.DeleteObjects", note)
+    client.meta.events.register("before-parameter-build.s3.DeleteObjects", note)
     engine = create_db_engine(url)
     rss_before = peak_rss_mb()
     load_before = os.getloadavg()
