@@ -83,6 +83,14 @@ class _TaskResult:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass
+class _BatchResult:
+    """What a task did: objects deleted (a key two requests share counts once) and each request's part."""
+
+    objects_deleted: int
+    by_request: dict[Hashable, _TaskResult]
+
+
 _Entries = dict[str, list[tuple[Owner, Hashable]]]
 """Keys of a batch, each with the rows that locate it and the request each row belongs to."""
 
@@ -120,7 +128,7 @@ class DeletionPipeline:
         self._pending: dict[str, _Entries] = {}
         self._lock = threading.Lock()
         self._versioned: dict[str, bool] = {}
-        self._in_flight: set[Future[dict[Hashable, _TaskResult]]] = set()
+        self._in_flight: set[Future[_BatchResult]] = set()
         self._fatal: BaseException | None = None
 
     def __enter__(self) -> DeletionPipeline:
@@ -160,7 +168,7 @@ class DeletionPipeline:
         self._raise_fatal()
         return self.totals
 
-    def _submit(self, task: Callable[..., dict[Hashable, _TaskResult]], *args: Any) -> None:
+    def _submit(self, task: Callable[..., _BatchResult], *args: Any) -> None:
         self._raise_fatal()
         self._slots.acquire()
         future = self._pool.submit(task, *args)
@@ -168,7 +176,7 @@ class DeletionPipeline:
             self._in_flight.add(future)
         future.add_done_callback(self._collect)
 
-    def _collect(self, future: Future[dict[Hashable, _TaskResult]]) -> None:
+    def _collect(self, future: Future[_BatchResult]) -> None:
         try:
             with self._lock:
                 self._in_flight.discard(future)
@@ -178,9 +186,14 @@ class DeletionPipeline:
                 if error is not None:
                     self._fatal = self._fatal or error
                     return
-                for request, result in future.result().items():
-                    self.totals.add(result)
+                batch = future.result()
+                self.totals.objects_deleted += batch.objects_deleted
+                errors: dict[str, str] = {}
+                for request, result in batch.by_request.items():
+                    self.totals.forgotten.add(result.forgotten)
+                    errors.update(result.errors)
                     self._totals_by_request.setdefault(request, PipelineTotals()).add(result)
+                self.totals.record_errors(errors)
         finally:
             self._slots.release()
 
@@ -190,7 +203,7 @@ class DeletionPipeline:
 
     # -- work done in the pool ------------------------------------------------------------------
 
-    def _delete_batch(self, bucket: str, entries: _Entries) -> dict[Hashable, _TaskResult]:
+    def _delete_batch(self, bucket: str, entries: _Entries) -> _BatchResult:
         outcome = aws_s3.delete_keys_retrying_transient(
             lambda keys: self._delete_keys(bucket, keys),
             list(entries),
@@ -211,11 +224,9 @@ class DeletionPipeline:
             result = results.setdefault(request, _TaskResult())
             result.forgotten = forgotten
             result.errors.update(forget_errors)
-        return results
+        return _BatchResult(len(outcome.deleted), results)
 
-    def _delete_prefix(
-        self, bucket: str, prefix: str, owner: Owner, request: Hashable
-    ) -> dict[Hashable, _TaskResult]:
+    def _delete_prefix(self, bucket: str, prefix: str, owner: Owner, request: Hashable) -> _BatchResult:
         """Delete every object under a prefix a listing page at a time; the row goes only when the
         whole prefix is empty."""
         deleted = 0
@@ -237,9 +248,9 @@ class DeletionPipeline:
                 raise ServiceUnreachable(f"S3 ({bucket}): {aws_s3.call_error_message(error)}") from error
             errors[f"s3://{bucket}/{prefix}"] = aws_s3.call_error_message(error)
         if errors:
-            return {request: _TaskResult(deleted, Forgotten(), errors)}
+            return _BatchResult(deleted, {request: _TaskResult(deleted, Forgotten(), errors)})
         forgotten, forget_errors = self._forget({request: [owner]})[request]
-        return {request: _TaskResult(deleted, forgotten, forget_errors)}
+        return _BatchResult(deleted, {request: _TaskResult(deleted, forgotten, forget_errors)})
 
     def _keys_under(self, bucket: str, prefix: str):
         """Pages of at most one batch of keys under the prefix; in a bucket keeping versions, also the
