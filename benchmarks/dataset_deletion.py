@@ -2,9 +2,10 @@
 
 Dataset: seeds a DELETING dataset of 100,000 files over 5,000 packages in two buckets (rows through
 COPY, objects written straight into moto's in-process backend; the code under test still talks HTTP).
-First a bare DeleteObjects loop (1,000 keys a call, `--workers` calls in flight, nothing else) deletes
-exactly those keys; the objects are written again; then the code `delete_dataset_job` runs deletes the
-dataset with the same number of workers. Each runs in a fresh process, so its peak memory is its own.
+A bare DeleteObjects loop (1,000 keys a call, `--workers` calls in flight, nothing else) deletes exactly
+those keys, and the code `delete_dataset_job` runs deletes the dataset with the same number of workers
+(the objects written again in between), `--rounds` times on fresh datasets, alternating which goes first;
+the median of the rounds' ratios is printed. Each runs in a fresh process, so its peak memory is its own.
 Prints the DeleteObjects calls against the minimum ceil(objects/1000) per bucket, times, objects per
 second, the job's rate as a fraction of the bare loop's (the ceiling: the job also reads and removes
 the rows), and peak RSS at each scale (memory must not grow with the dataset).
@@ -18,8 +19,8 @@ before as the op used to (`delete_package` per request, a pipeline each) and aft
 (`delete_packages`: one shared pipeline and one pass over the rows). Prints S3 calls (counted with
 botocore's `before-call` event hook), time, peak RSS and the load average before and after each.
 
-    .venv/bin/python benchmarks/dataset_deletion.py                 # scales 1.0 and 0.1
-    .venv/bin/python benchmarks/dataset_deletion.py --scales 0.05   # a quick run
+    .venv/bin/python benchmarks/dataset_deletion.py                             # scales 1.0 and 0.1
+    .venv/bin/python benchmarks/dataset_deletion.py --scales 0.05 --rounds 1    # a quick run
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import logging
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -235,10 +237,34 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child_delete(url: str, endpoint: str, dataset_id: int, organization_id: int, workers: int) -> None:
     from jobs_orchestration.db.engine import create_db_engine
+    from jobs_orchestration.deletion import pipeline, rows, service
     from jobs_orchestration.deletion.service import DeletionStores, delete_dataset
 
+    phases: dict[str, float] = {}
+
+    def timed(owner, name: str, phase: str) -> None:
+        real = getattr(owner, name)
+
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                phases[phase] = phases.get(phase, 0.0) + time.perf_counter() - started
+
+        setattr(owner, name, run)
+
+    timed(pipeline.DeletionPipeline, "drain", "waiting for the last batches")
+    timed(service, "_close_pages", "closing pass")
+    timed(rows, "remaining_in_scope", "counting what remains")
+    timed(rows, "remove_dataset", "removing the dataset's rows")
     client = s3_client(endpoint, workers)
     calls: dict[str, list[int]] = {}
 
@@ -249,6 +275,7 @@ def child_delete(url: str, endpoint: str, dataset_id: int, organization_id: int,
     engine = create_db_engine(url)
     rss_before = peak_rss_mb()
     load_before = os.getloadavg()
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     report = delete_dataset(
         DeletionStores(engine, client, TIMESERIES_BUCKET, workers), dataset_id, organization_id
@@ -263,6 +290,8 @@ def child_delete(url: str, endpoint: str, dataset_id: int, organization_id: int,
                 "packages": report.packages_deleted,
                 "seconds": elapsed,
                 "calls": calls,
+                "phases": phases,
+                "cpu_seconds": cpu_seconds() - cpu_before,
                 "rss_before_mb": rss_before,
                 "peak_rss_mb": peak_rss_mb(),
                 "load": [load_before[0], os.getloadavg()[0]],
@@ -296,6 +325,7 @@ def child_bare_loop(endpoint: str, keys_file: str, workers: int, per_object: boo
         return 0
 
     load_before = os.getloadavg()
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         if per_object:
@@ -316,6 +346,7 @@ def child_bare_loop(endpoint: str, keys_file: str, workers: int, per_object: boo
                 "objects": objects,
                 "errors": errors,
                 "seconds": elapsed,
+                "cpu_seconds": cpu_seconds() - cpu_before,
                 "peak_rss_mb": peak_rss_mb(),
                 "load": [load_before[0], os.getloadavg()[0]],
             }
@@ -387,6 +418,9 @@ def main() -> None:
     parser.add_argument(
         "--per-object-sample", type=int, default=PER_OBJECT_SAMPLE, help="keys deleted one a call"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="bare loop / job pairs per scale (the median ratio is printed)"
+    )
     parser.add_argument("--packages", type=int, default=SMALL_PACKAGES, help="one-file packages in one run")
     arguments = parser.parse_args()
     os.environ.update(LOCAL_CREDENTIALS)
@@ -426,55 +460,81 @@ def main() -> None:
 
             peaks = {}
             for scale in (float(s) for s in arguments.scales.split(",")):
-                number += 1
                 files, packages = max(1, round(FILES * scale)), max(1, round(PACKAGES * scale))
-                started = time.perf_counter()
-                dataset_id, organization_id, per_bucket = seed(url, number, files, packages)
-                seeded = time.perf_counter() - started
-                write_keys(keys_file, dataset_objects(number, files, packages))
-                bare = run_child("bare", endpoint, str(keys_file), workers, "0")
-                for bucket, key in dataset_objects(number, files, packages):  # the same objects again
-                    backend.put_object(bucket, key, b"x" * 64)
-                result = run_child("delete", url, endpoint, str(dataset_id), str(organization_id), workers)
-                left = sum(
-                    1
-                    for bucket in per_bucket
-                    for key in backend.get_bucket(bucket).keys
-                    if key.startswith(f"d{number}/")
-                )
-                rate = result["objects"] / result["seconds"]
-                bare_rate = bare["objects"] / bare["seconds"]
-                peaks[scale] = result["peak_rss_mb"]
-                print(
-                    f"\nscale {scale}: {files:,} files over {packages:,} packages (seeded in {seeded:.1f} s), "
-                    f"outcome {result['outcome']}, objects left in S3: {left}"
-                )
-                for bucket, count in per_bucket.items():
-                    sizes = result["calls"].get(bucket, [])
-                    minimum = math.ceil(count / 1000)
-                    print(
-                        f"  {bucket}: {count:,} objects, DeleteObjects calls {len(sizes)} "
-                        f"(minimum {minimum}{', equal' if len(sizes) == minimum else ', MORE'}), "
-                        f"largest call {max(sizes, default=0)} keys"
+                ratios = []
+                for round_number in range(arguments.rounds):
+                    number += 1
+                    # Alternate which goes first, so a change of load during the round favours neither.
+                    job_first = round_number % 2 == 1
+                    started = time.perf_counter()
+                    dataset_id, organization_id, per_bucket = seed(url, number, files, packages)
+                    seeded = time.perf_counter() - started
+                    write_keys(keys_file, dataset_objects(number, files, packages))
+                    measured = {}
+                    for which in ("job", "bare") if job_first else ("bare", "job"):
+                        if measured:  # the other one deleted them: the same objects again
+                            for bucket, key in dataset_objects(number, files, packages):
+                                backend.put_object(bucket, key, b"x" * 64)
+                        if which == "bare":
+                            measured[which] = run_child("bare", endpoint, str(keys_file), workers, "0")
+                        else:
+                            measured[which] = run_child(
+                                "delete", url, endpoint, str(dataset_id), str(organization_id), workers
+                            )
+                    bare, result = measured["bare"], measured["job"]
+                    left = sum(
+                        1
+                        for bucket in per_bucket
+                        for key in backend.get_bucket(bucket).keys
+                        if key.startswith(f"d{number}/")
                     )
-                print(
-                    f"  bare DeleteObjects loop over the same keys, {arguments.workers} threads: "
-                    f"{bare['seconds']:.2f} s = {bare_rate:,.0f} objects/s ({load_note(bare)})"
-                )
-                print(
-                    f"  the job: deleted {result['objects']:,} objects, {result['files']:,} file rows, "
-                    f"{result['packages']:,} packages in {result['seconds']:.2f} s = {rate:,.0f} objects/s "
-                    f"({load_note(result)})"
-                )
-                print(
-                    f"  job / bare DeleteObjects loop: {rate / bare_rate:.2f} (goal >= 0.8); "
-                    f"job / DeleteObject per key (sample rate): {rate / rates['1']:.1f}x"
-                )
-                print(
-                    f"  peak RSS of the deleting process {result['peak_rss_mb']:.0f} MB "
-                    f"(after imports, before deleting: {result['rss_before_mb']:.0f} MB); "
-                    f"of the bare loop {bare['peak_rss_mb']:.0f} MB"
-                )
+                    rate = result["objects"] / result["seconds"]
+                    bare_rate = bare["objects"] / bare["seconds"]
+                    ratios.append(rate / bare_rate)
+                    peaks[scale] = max(peaks.get(scale, 0.0), result["peak_rss_mb"])
+                    print(
+                        f"\nscale {scale}, round {round_number + 1} ({'job' if job_first else 'bare loop'} "
+                        f"first): {files:,} files over {packages:,} packages (seeded in {seeded:.1f} s), "
+                        f"outcome {result['outcome']}, objects left in S3: {left}"
+                    )
+                    for bucket, count in per_bucket.items():
+                        sizes = result["calls"].get(bucket, [])
+                        minimum = math.ceil(count / 1000)
+                        print(
+                            f"  {bucket}: {count:,} objects, DeleteObjects calls {len(sizes)} "
+                            f"(minimum {minimum}{', equal' if len(sizes) == minimum else ', MORE'}), "
+                            f"largest call {max(sizes, default=0)} keys"
+                        )
+                    print(
+                        f"  bare DeleteObjects loop over the same keys, {arguments.workers} threads: "
+                        f"{bare['seconds']:.2f} s = {bare_rate:,.0f} objects/s, its CPU "
+                        f"{bare['cpu_seconds']:.1f} s ({load_note(bare)})"
+                    )
+                    print(
+                        f"  the job: deleted {result['objects']:,} objects, {result['files']:,} file rows, "
+                        f"{result['packages']:,} packages in {result['seconds']:.2f} s = {rate:,.0f} objects/s, "
+                        f"its CPU {result['cpu_seconds']:.1f} s ({load_note(result)})"
+                    )
+                    phases = result["phases"]
+                    walk = result["seconds"] - sum(phases.values())
+                    print(
+                        f"  the job's time: walking the rows and deleting {walk:.2f} s, "
+                        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items())
+                    )
+                    print(
+                        f"  job / bare DeleteObjects loop: {rate / bare_rate:.2f} (goal >= 0.8); "
+                        f"job / DeleteObject per key (sample rate): {rate / rates['1']:.1f}x"
+                    )
+                    print(
+                        f"  peak RSS of the deleting process {result['peak_rss_mb']:.0f} MB "
+                        f"(after imports, before deleting: {result['rss_before_mb']:.0f} MB); "
+                        f"of the bare loop {bare['peak_rss_mb']:.0f} MB"
+                    )
+                if len(ratios) > 1:
+                    print(
+                        f"\nscale {scale}: job / bare DeleteObjects loop over {len(ratios)} rounds: median "
+                        f"{statistics.median(ratios):.2f} (each: {', '.join(f'{r:.2f}' for r in ratios)})"
+                    )
             if len(peaks) > 1:
                 largest, smallest = max(peaks), min(peaks)
                 print(
