@@ -28,6 +28,10 @@ from jobs_orchestration.db.platform import (
 from jobs_orchestration.deletion.scope import PackageScope, iter_package_pages, keyset_pages
 
 ROW_PAGE = 1000
+LOCATION_PAGE = 10000
+"""File and range rows read per query when walking a page of packages. Each query costs three round
+trips (the pool's ping, the query, the rollback) on the walk's one thread, and at 1,000 rows a query
+the walk, not S3, set the pace of a large deletion; 10,000 rows are about 3 MB."""
 
 FILES = "files"
 RANGES = "timeseries_ranges"
@@ -93,11 +97,11 @@ def iter_file_rows(engine: Engine, package_ids: Sequence[int]) -> Iterator[FileR
                 sa.select(File.id, File.s3_bucket, File.s3_key, File.size, File.is_prefix, File.package_id)
                 .where(File.package_id.in_(package_ids), File.id > after)
                 .order_by(File.id)
-                .limit(ROW_PAGE)
+                .limit(LOCATION_PAGE)
             )
         ]
 
-    for page in keyset_pages(engine, read_page, ROW_PAGE, key=lambda row: row.id):
+    for page in keyset_pages(engine, read_page, LOCATION_PAGE, key=lambda row: row.id):
         yield from page
 
 
@@ -112,11 +116,11 @@ def iter_range_rows(engine: Engine, package_ids: Sequence[int]) -> Iterator[Rang
                 .join(TimeSeriesChannel, TimeSeriesChannel.id == TimeSeriesRange.channel_id)
                 .where(TimeSeriesChannel.package_id.in_(package_ids), TimeSeriesRange.id > after)
                 .order_by(TimeSeriesRange.id)
-                .limit(ROW_PAGE)
+                .limit(LOCATION_PAGE)
             )
         ]
 
-    for page in keyset_pages(engine, read_page, ROW_PAGE, key=lambda row: row.id):
+    for page in keyset_pages(engine, read_page, LOCATION_PAGE, key=lambda row: row.id):
         yield from page
 
 
