@@ -5,6 +5,8 @@ deleted with its dataset, whose rows go, or never there) are told apart; neither
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -23,6 +25,32 @@ def check_package(connection: Connection, package_id: int, organization_id: int)
     row = connection.execute(
         sa.select(Package.organization_id, Package.state).where(Package.id == package_id)
     ).one_or_none()
+    return _package_verdict(row, package_id, organization_id)
+
+
+def check_packages(
+    connection: Connection, requests: Sequence[tuple[int, int]]
+) -> list[GuardVerdict | DeletionRefused]:
+    """`check_package` for each (package id, organization id) in one query; a refusal is returned in
+    its request's place, so one refused request leaves the others' verdicts standing."""
+    found = {
+        row.id: row
+        for row in connection.execute(
+            sa.select(Package.id, Package.organization_id, Package.state).where(
+                Package.id.in_({package_id for package_id, _organization_id in requests})
+            )
+        )
+    }
+    verdicts: list[GuardVerdict | DeletionRefused] = []
+    for package_id, organization_id in requests:
+        try:
+            verdicts.append(_package_verdict(found.get(package_id), package_id, organization_id))
+        except DeletionRefused as refusal:
+            verdicts.append(refusal)
+    return verdicts
+
+
+def _package_verdict(row: Any, package_id: int, organization_id: int) -> GuardVerdict:
     if row is None:
         return GuardVerdict.NOT_FOUND
     if row.organization_id != organization_id:

@@ -6,6 +6,12 @@ be), runs the batches in a bounded thread pool with a bounded number in flight (
 whatever the dataset's size), and, once a batch's objects are gone, removes the rows that located them
 in the same worker: objects always go before the rows that point at them.
 
+Several requests may share one pipeline (the package deletions of one run): each object is fed with
+the request it belongs to, and the pipeline keeps totals per request beside the overall ones: what
+each request deleted and forgot, and the errors met on its own objects and rows. A batch's rows are
+removed in one transaction; a row the database refuses for good is put down to its own request (the
+batch's requests are then forgotten one transaction each), so it does not fail the others.
+
 When S3 or the database stops answering (the client's own short retries exhausted), the pipeline
 stops: no further batch is sent, the batches in flight finish, and `drain()` raises
 `ServiceUnreachable`. A large deletion therefore gives up within seconds of an outage instead of
@@ -16,7 +22,7 @@ re-run) carries on from the rows still present.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -30,6 +36,7 @@ from jobs_orchestration.aws_s3 import DeleteOutcome
 from jobs_orchestration.connectivity import ServiceUnreachable, is_unreachable
 from jobs_orchestration.deletion import rows
 from jobs_orchestration.deletion.rows import FILES, Forgotten, Owner
+from jobs_orchestration.failures import describe, is_transient
 from jobs_orchestration.progress import ProgressMeter
 
 ERROR_SAMPLE = 100
@@ -37,10 +44,12 @@ ERROR_SAMPLE = 100
 
 
 class ObjectSink(Protocol):
-    def add(self, bucket: str, key: str, owner: Owner, size: int = 0) -> None:
-        """One object, located by the `owner` row."""
+    def add(self, bucket: str, key: str, owner: Owner, size: int = 0, request: Hashable = None) -> None:
+        """One object, located by the `owner` row, deleted for `request`."""
 
-    def add_prefix(self, bucket: str, prefix: str, owner: Owner, size: int = 0) -> None:
+    def add_prefix(
+        self, bucket: str, prefix: str, owner: Owner, size: int = 0, request: Hashable = None
+    ) -> None:
         """Every object under a key prefix, located together by the `owner` row."""
 
 
@@ -60,17 +69,36 @@ class PipelineTotals:
             if len(self.errors) < ERROR_SAMPLE:
                 self.errors[location] = message
 
+    def add(self, result: _TaskResult) -> None:
+        self.objects_deleted += result.objects_deleted
+        self.forgotten.add(result.forgotten)
+        self.record_errors(result.errors)
+
 
 @dataclass
 class _TaskResult:
+    """What a task did for one request."""
+
+    objects_deleted: int = 0
+    forgotten: Forgotten = field(default_factory=Forgotten)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _BatchResult:
+    """What a task did: objects deleted (a key two requests share counts once) and each request's part."""
+
     objects_deleted: int
-    forgotten: Forgotten
-    errors: dict[str, str]
+    by_request: dict[Hashable, _TaskResult]
+
+
+_Entries = dict[str, list[tuple[Owner, Hashable]]]
+"""Keys of a batch, each with the rows that locate it and the request each row belongs to."""
 
 
 class DeletionPipeline:
     """Deletes objects in DeleteObjects batches on a bounded pool; use as a context manager and call
-    `drain()` before reading `totals`.
+    `drain()` before reading `totals` (all requests) or `totals_for(request)`.
 
     `forget` removes rows once their objects are gone; it is a parameter so a fault can be injected
     between the two steps in tests.
@@ -96,13 +124,14 @@ class DeletionPipeline:
         self.retry_base_delay = retry_base_delay
         self.totals = PipelineTotals()
         self.progress = progress
+        self._totals_by_request: dict[Hashable, PipelineTotals] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-delete")
         # Bounds both memory (batches held) and the pressure put on S3 and the database.
         self._slots = threading.BoundedSemaphore(workers * 2)
-        self._pending: dict[str, dict[str, list[Owner]]] = {}
+        self._pending: dict[str, _Entries] = {}
         self._lock = threading.Lock()
         self._versioned: dict[str, bool] = {}
-        self._in_flight: set[Future[_TaskResult]] = set()
+        self._in_flight: set[Future[_BatchResult]] = set()
         self._fatal: BaseException | None = None
 
     def __enter__(self) -> DeletionPipeline:
@@ -113,14 +142,20 @@ class DeletionPipeline:
 
     # -- feeding --------------------------------------------------------------------------------
 
-    def add(self, bucket: str, key: str, owner: Owner, size: int = 0) -> None:
+    def add(self, bucket: str, key: str, owner: Owner, size: int = 0, request: Hashable = None) -> None:
         pending = self._pending.setdefault(bucket, {})
-        pending.setdefault(key, []).append(owner)
+        pending.setdefault(key, []).append((owner, request))
         if len(pending) >= self.batch_size:
             self._submit(self._delete_batch, bucket, self._pending.pop(bucket))
 
-    def add_prefix(self, bucket: str, prefix: str, owner: Owner, size: int = 0) -> None:
-        self._submit(self._delete_prefix, bucket, prefix, owner)
+    def add_prefix(
+        self, bucket: str, prefix: str, owner: Owner, size: int = 0, request: Hashable = None
+    ) -> None:
+        self._submit(self._delete_prefix, bucket, prefix, owner, request)
+
+    def totals_for(self, request: Hashable) -> PipelineTotals:
+        """What the pipeline did for one request (read after `drain()`)."""
+        return self._totals_by_request.get(request) or PipelineTotals()
 
     def drain(self) -> PipelineTotals:
         """Send the last partial batches and wait for every task; re-raises a fatal task error."""
@@ -137,7 +172,7 @@ class DeletionPipeline:
         self._raise_fatal()
         return self.totals
 
-    def _submit(self, task: Callable[..., _TaskResult], *args: Any) -> None:
+    def _submit(self, task: Callable[..., _BatchResult], *args: Any) -> None:
         self._raise_fatal()
         self._poll_progress()
         self._slots.acquire()
@@ -150,7 +185,7 @@ class DeletionPipeline:
         if self.progress is not None:
             self.progress.poll()
 
-    def _collect(self, future: Future[_TaskResult]) -> None:
+    def _collect(self, future: Future[_BatchResult]) -> None:
         try:
             with self._lock:
                 self._in_flight.discard(future)
@@ -160,12 +195,16 @@ class DeletionPipeline:
                 if error is not None:
                     self._fatal = self._fatal or error
                     return
-                result = future.result()
-                self.totals.objects_deleted += result.objects_deleted
-                self.totals.forgotten.add(result.forgotten)
-                self.totals.record_errors(result.errors)
-                if self.progress is not None:
-                    self.progress.advance(result.forgotten.rows)
+                batch = future.result()
+                self.totals.objects_deleted += batch.objects_deleted
+                errors: dict[str, str] = {}
+                for request, result in batch.by_request.items():
+                    self.totals.forgotten.add(result.forgotten)
+                    errors.update(result.errors)
+                    self._totals_by_request.setdefault(request, PipelineTotals()).add(result)
+                    if self.progress is not None:
+                        self.progress.advance(result.forgotten.rows)
+                self.totals.record_errors(errors)
         finally:
             self._slots.release()
 
@@ -175,20 +214,30 @@ class DeletionPipeline:
 
     # -- work done in the pool ------------------------------------------------------------------
 
-    def _delete_batch(self, bucket: str, entries: dict[str, list[Owner]]) -> _TaskResult:
+    def _delete_batch(self, bucket: str, entries: _Entries) -> _BatchResult:
         outcome = aws_s3.delete_keys_retrying_transient(
             lambda keys: self._delete_keys(bucket, keys),
             list(entries),
             attempts=self.per_key_attempts,
             base_delay=self.retry_base_delay,
         )
-        done = [owner for key in outcome.deleted for owner in entries[key]]
-        errors = {f"s3://{bucket}/{key}": message for key, message in outcome.errors.items()}
-        forgotten, forget_errors = self._forget(done)
-        errors.update(forget_errors)
-        return _TaskResult(len(outcome.deleted), forgotten, errors)
+        results: dict[Hashable, _TaskResult] = {}
+        done: dict[Hashable, list[Owner]] = {}
+        for key in outcome.deleted:
+            for request in {request for _owner, request in entries[key]}:
+                results.setdefault(request, _TaskResult()).objects_deleted += 1
+            for owner, request in entries[key]:
+                done.setdefault(request, []).append(owner)
+        for key, message in outcome.errors.items():
+            for request in {request for _owner, request in entries[key]}:
+                results.setdefault(request, _TaskResult()).errors[f"s3://{bucket}/{key}"] = message
+        for request, (forgotten, forget_errors) in self._forget(done).items():
+            result = results.setdefault(request, _TaskResult())
+            result.forgotten = forgotten
+            result.errors.update(forget_errors)
+        return _BatchResult(len(outcome.deleted), results)
 
-    def _delete_prefix(self, bucket: str, prefix: str, owner: Owner) -> _TaskResult:
+    def _delete_prefix(self, bucket: str, prefix: str, owner: Owner, request: Hashable) -> _BatchResult:
         """Delete every object under a prefix a listing page at a time; the row goes only when the
         whole prefix is empty."""
         deleted = 0
@@ -210,9 +259,9 @@ class DeletionPipeline:
                 raise ServiceUnreachable(f"S3 ({bucket}): {aws_s3.call_error_message(error)}") from error
             errors[f"s3://{bucket}/{prefix}"] = aws_s3.call_error_message(error)
         if errors:
-            return _TaskResult(deleted, Forgotten(), errors)
-        forgotten, forget_errors = self._forget([owner])
-        return _TaskResult(deleted, forgotten, forget_errors)
+            return _BatchResult(deleted, {request: _TaskResult(deleted, Forgotten(), errors)})
+        forgotten, forget_errors = self._forget({request: [owner]})[request]
+        return _BatchResult(deleted, {request: _TaskResult(deleted, forgotten, forget_errors)})
 
     def _keys_under(self, bucket: str, prefix: str):
         """Pages of at most one batch of keys under the prefix; in a bucket keeping versions, also the
@@ -248,18 +297,50 @@ class DeletionPipeline:
             self._versioned[bucket] = aws_s3.bucket_keeps_versions(self.client, bucket)
         return self._versioned[bucket]
 
-    def _forget(self, owners: list[Owner]) -> tuple[Forgotten, dict[str, str]]:
-        if not owners:
-            return Forgotten(), {}
+    def _forget(
+        self, owners_by_request: dict[Hashable, list[Owner]]
+    ) -> dict[Hashable, tuple[Forgotten, dict[str, str]]]:
+        """Remove the rows of a batch's deleted objects, each request's counted apart, in one
+        transaction. When requests share the pipeline and the database refuses that for good, each
+        request's rows are removed in a transaction of their own, so the refusal stays with the request
+        whose rows caused it; an error a retry may get past stops the pipeline, as with one request."""
+        owners_by_request = {request: owners for request, owners in owners_by_request.items() if owners}
+        if not owners_by_request:
+            return {}
         try:
             with self.engine.begin() as connection:
-                return (self.forget or rows.forget)(connection, owners), {}
+                return {
+                    request: (self._forget_rows(connection, owners), {})
+                    for request, owners in owners_by_request.items()
+                }
         except sqlalchemy.exc.DBAPIError as error:
-            # The objects are gone; the rows stay and a retry removes them (S3 reports a missing key
-            # as deleted).
-            if is_unreachable(error):
-                raise ServiceUnreachable(f"database: {type(error).__name__}") from error
-            raise
+            self._raise_unless_its_own(error, owners_by_request)
+        results: dict[Hashable, tuple[Forgotten, dict[str, str]]] = {}
+        for request, owners in owners_by_request.items():
+            try:
+                with self.engine.begin() as connection:
+                    results[request] = (self._forget_rows(connection, owners), {})
+            except sqlalchemy.exc.DBAPIError as error:
+                self._raise_unless_its_own(error, owners_by_request)
+                # Its objects are gone and its rows stay, saying what is left; the request fails.
+                errors = {f"{owner.table}/{owner.id}": describe(error) for owner in owners}
+                results[request] = (Forgotten(), errors)
+        return results
+
+    def _forget_rows(self, connection: Connection, owners: Sequence[Owner]) -> Forgotten:
+        return (self.forget or rows.forget)(connection, owners)
+
+    @staticmethod
+    def _raise_unless_its_own(
+        error: sqlalchemy.exc.DBAPIError, owners_by_request: dict[Hashable, list[Owner]]
+    ) -> None:
+        """Re-raise a database error that is not one request's own: an outage (the objects are gone,
+        the rows stay, and a retry removes them: S3 reports a missing key as deleted), an error a retry
+        may get past, or any error of a pipeline that serves no requests apart."""
+        if is_unreachable(error):
+            raise ServiceUnreachable(f"database: {type(error).__name__}") from error
+        if is_transient(error) or list(owners_by_request) == [None]:
+            raise error
 
 
 @dataclass
@@ -275,11 +356,13 @@ class DryRunTally:
     bytes: int = 0
     sample_keys: list[str] = field(default_factory=list)
 
-    def add(self, bucket: str, key: str, owner: Owner, size: int = 0) -> None:
+    def add(self, bucket: str, key: str, owner: Owner, size: int = 0, request: Hashable = None) -> None:
         self._count_owner(owner, size)
         self._count_object(bucket, key)
 
-    def add_prefix(self, bucket: str, prefix: str, owner: Owner, size: int = 0) -> None:
+    def add_prefix(
+        self, bucket: str, prefix: str, owner: Owner, size: int = 0, request: Hashable = None
+    ) -> None:
         self._count_owner(owner, size)
         for key, _size in aws_s3.iter_keys_under(self.client, bucket, prefix):
             self._count_object(bucket, key)

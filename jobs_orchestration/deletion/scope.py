@@ -13,7 +13,9 @@ from sqlalchemy.engine import Engine
 
 from jobs_orchestration.db.platform import Package
 
-PACKAGE_PAGE = 500
+PACKAGE_PAGE = 2000
+"""Packages per page: each page costs the walk a dozen round trips (its ids, its rows, closing it), so
+fewer, larger pages keep a large deletion's walk ahead of its DeleteObjects calls."""
 
 RowT = TypeVar("RowT")
 
@@ -30,6 +32,51 @@ _TREE_PAGE = sa.text(
         WHERE child.organization_id = :organization_id
     )
     SELECT id FROM tree WHERE id > :after ORDER BY id LIMIT :limit
+    """
+)
+
+
+# The trees of several roots walked at once, each package labelled with the root it was reached from:
+# the packages of one run's package deletions read in the same pages. The roots must not lie in one
+# another's trees (see `nested_roots`), so a package is reached from one root only.
+_FOREST_PAGE = sa.text(
+    """
+    WITH RECURSIVE tree(id, organization_id, root_id) AS (
+        SELECT package.id, package.organization_id, package.id
+        FROM packages AS package
+        JOIN unnest(CAST(:root_ids AS integer[]), CAST(:organization_ids AS integer[]))
+            AS root(id, organization_id)
+            ON package.id = root.id AND package.organization_id = root.organization_id
+        UNION
+        SELECT child.id, child.organization_id, tree.root_id
+        FROM packages AS child JOIN tree ON child.parent_id = tree.id
+        WHERE child.organization_id = tree.organization_id
+    )
+    SELECT id, root_id FROM tree WHERE id > :after ORDER BY id LIMIT :limit
+    """
+)
+
+# Which roots have another of the roots above them: walks up each root's parents while they share its
+# organization (the way down `_TREE_PAGE` takes). UNION stops the walk on a parent_id cycle.
+_NESTED_ROOTS = sa.text(
+    """
+    WITH RECURSIVE up(root_id, organization_id, ancestor_id) AS (
+        SELECT package.id, package.organization_id, package.parent_id
+        FROM packages AS package
+        JOIN unnest(CAST(:root_ids AS integer[]), CAST(:organization_ids AS integer[]))
+            AS root(id, organization_id)
+            ON package.id = root.id AND package.organization_id = root.organization_id
+        WHERE package.parent_id IS NOT NULL
+        UNION
+        SELECT up.root_id, up.organization_id, parent.parent_id
+        FROM up JOIN packages AS parent
+            ON parent.id = up.ancestor_id AND parent.organization_id = up.organization_id
+        WHERE parent.parent_id IS NOT NULL
+    )
+    SELECT DISTINCT up.root_id
+    FROM up JOIN packages AS ancestor
+        ON ancestor.id = up.ancestor_id AND ancestor.organization_id = up.organization_id
+    WHERE up.ancestor_id <> up.root_id AND up.ancestor_id = ANY(CAST(:root_ids AS integer[]))
     """
 )
 
@@ -111,3 +158,32 @@ def keyset_pages(
         if len(page) < page_size:
             return
         after = key(page[-1])
+
+
+def _roots_parameters(roots: Sequence[tuple[int, int]]) -> dict[str, list[int]]:
+    return {
+        "root_ids": [root_id for root_id, _organization_id in roots],
+        "organization_ids": [organization_id for _root_id, organization_id in roots],
+    }
+
+
+def nested_roots(connection: Connection, roots: Sequence[tuple[int, int]]) -> set[int]:
+    """The roots among (package id, organization id) pairs that lie inside the tree of another of them."""
+    if len(roots) < 2:
+        return set()
+    return set(connection.execute(_NESTED_ROOTS, _roots_parameters(roots)).scalars())
+
+
+def iter_forest_pages(
+    engine: Engine, roots: Sequence[tuple[int, int]], page_size: int = PACKAGE_PAGE
+) -> Iterator[dict[int, int]]:
+    """The packages of several trees (roots given as (package id, organization id), none inside
+    another's tree) a page at a time: each page maps package id to the root whose tree holds it."""
+    parameters = _roots_parameters(roots)
+
+    def read_page(connection: Connection, after: int) -> list[tuple[int, int]]:
+        rows = connection.execute(_FOREST_PAGE, {**parameters, "after": after, "limit": page_size})
+        return [(row.id, row.root_id) for row in rows]
+
+    for page in keyset_pages(engine, read_page, page_size, key=lambda row: row[0]):
+        yield dict(page)

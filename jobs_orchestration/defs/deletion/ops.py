@@ -32,7 +32,8 @@ from jobs_orchestration.defs.storage.refresh import changed_organizations_tag
 from jobs_orchestration.deletion.audit import JobMessage, record_deletion
 from jobs_orchestration.deletion.errors import DeletionRefused
 from jobs_orchestration.deletion.report import DeletionReport, Outcome
-from jobs_orchestration.deletion.service import DeletionStores, delete_dataset, delete_package
+from jobs_orchestration.deletion.service import DeletionStores, delete_dataset
+from jobs_orchestration.deletion.service import delete_packages as delete_packages_together
 from jobs_orchestration.failures import describe, is_transient
 from jobs_orchestration.units import readable_bytes
 
@@ -52,22 +53,29 @@ def delete_packages(
     deletion: DeletionSettings,
     sqs: SQSResource,
 ) -> dg.Output[dict[str, Any]]:
-    """Delete each requested package with all its descendants. Each request has its own outcome and
-    audit row; a request that fails for a reason of its own is dead-lettered and the others go on."""
+    """Delete each requested package with all its descendants, the requests sharing one stream of
+    DeleteObjects calls and one pass over their rows. Each request has its own outcome and audit row; a
+    request that fails for a reason of its own is dead-lettered and the others go on."""
     _refuse_invalid_launch(config)
     with retry_only_transient_errors():
         stores = _stores(context, platform_db, s3, deletion)
         done_elsewhere = _dead_lettered_before(context, [request.source for request in config.requests])
+        requests = [
+            request
+            for request in config.requests
+            if request.source is None or request.source.message_id not in done_elsewhere
+        ]
+        results = delete_packages_together(
+            stores,
+            [(request.package_id, request.organization_id) for request in requests],
+            dry_run=config.dry_run,
+        )
         outcomes = []
-        for request in config.requests:
-            if request.source is not None and request.source.message_id in done_elsewhere:
-                continue
+        for request, result in zip(requests, results, strict=True):
             message = JobMessage(PACKAGE_JOB_NAME, request.job_id, request.trace_id, request.user_id)
             report = _run_request(
                 context,
-                lambda request=request: delete_package(
-                    stores, request.package_id, request.organization_id, dry_run=config.dry_run
-                ),
+                lambda result=result: _report_or_raise(result),
                 DeletionReport("package", request.package_id, request.organization_id, Outcome.FAILED),
             )
             outcomes.append((_audited(context, platform_db, message, report), request.source))
@@ -139,6 +147,12 @@ def _stores(
         publish_progress=progress_publisher(context),
         progress_interval=deletion.progress_interval_seconds,
     )
+
+
+def _report_or_raise(result: DeletionReport | Exception) -> DeletionReport:
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def _run_request(context: dg.OpExecutionContext, run, failed: DeletionReport) -> DeletionReport:
