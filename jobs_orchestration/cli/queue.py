@@ -23,7 +23,16 @@ from botocore.exceptions import (
 
 from jobs_orchestration import settings
 from jobs_orchestration.connectivity import aws_client, aws_client_config
-from jobs_orchestration.intake.messages import MessageRejected, parse_job_message
+from jobs_orchestration.intake.job_types import JobModel
+from jobs_orchestration.intake.messages import (
+    CachePopulationJob,
+    DatasetChangelogEventJob,
+    DeleteDatasetJob,
+    DeletePackageJob,
+    MessageRejected,
+    job_body,
+    parse_job_message,
+)
 from jobs_orchestration.intake.redrive import (
     RedriveChoice,
     attribute,
@@ -132,8 +141,13 @@ def _send(queue_url: str, endpoint_url: str | None, body: str, *, validate: bool
     click.echo(message_id)
 
 
-def _body(type_name: str, **fields: Any) -> str:
-    return json.dumps({type_name: fields})
+def _send_job(queue_url: str, endpoint_url: str | None, model: type[JobModel], **fields: Any) -> None:
+    """Send the body the model writes for these fields (by attribute name), as the producers do."""
+    try:
+        body = job_body(model, **fields)
+    except MessageRejected as rejected:
+        raise click.BadParameter(rejected.reason) from None
+    _send(queue_url, endpoint_url, body)
 
 
 def _fresh(value: str | None) -> str:
@@ -150,15 +164,16 @@ def _fresh(value: str | None) -> str:
 @endpoint_option
 def delete_package(package_id, organization_id, user_id, trace_id, job_id, queue_url, endpoint_url) -> None:
     """Delete a package (already set to DELETING) and everything under it."""
-    body = _body(
-        "DeletePackageJob",
-        packageId=package_id,
-        organizationId=organization_id,
-        userId=user_id,
-        traceId=_fresh(trace_id),
+    _send_job(
+        queue_url,
+        endpoint_url,
+        DeletePackageJob,
+        package_id=package_id,
+        organization_id=organization_id,
+        user_id=user_id,
+        trace_id=_fresh(trace_id),
         id=_fresh(job_id),
     )
-    _send(queue_url, endpoint_url, body)
 
 
 @enqueue.command("delete-dataset")
@@ -171,15 +186,16 @@ def delete_package(package_id, organization_id, user_id, trace_id, job_id, queue
 @endpoint_option
 def delete_dataset(dataset_id, organization_id, user_id, trace_id, job_id, queue_url, endpoint_url) -> None:
     """Delete a dataset (already set to DELETING) with all its packages."""
-    body = _body(
-        "DeleteDatasetJob",
-        datasetId=dataset_id,
-        organizationId=organization_id,
-        userId=user_id,
-        traceId=_fresh(trace_id),
+    _send_job(
+        queue_url,
+        endpoint_url,
+        DeleteDatasetJob,
+        dataset_id=dataset_id,
+        organization_id=organization_id,
+        user_id=user_id,
+        trace_id=_fresh(trace_id),
         id=_fresh(job_id),
     )
-    _send(queue_url, endpoint_url, body)
 
 
 @enqueue.command("cache-population")
@@ -190,10 +206,9 @@ def delete_dataset(dataset_id, organization_id, user_id, trace_id, job_id, queue
 @endpoint_option
 def cache_population(organization_id, dry_run, job_id, queue_url, endpoint_url) -> None:
     """Refresh storage totals of one organization, or of all."""
-    fields: dict[str, Any] = {"dryRun": dry_run, "id": _fresh(job_id)}
-    if organization_id is not None:
-        fields["organizationId"] = organization_id
-    _send(queue_url, endpoint_url, _body("CachePopulationJob", **fields))
+    # Without an organization the producers leave the field out.
+    organization = {} if organization_id is None else {"organization_id": organization_id}
+    _send_job(queue_url, endpoint_url, CachePopulationJob, dry_run=dry_run, id=_fresh(job_id), **organization)
 
 
 @enqueue.command("changelog")
@@ -228,16 +243,17 @@ def changelog(
         except json.JSONDecodeError as error:
             raise click.BadParameter(f"{text!r} is not JSON: {error}", param_hint="--detail") from None
         events.append({"eventType": event_type, "eventDetail": detail})
-    body = _body(
-        "DatasetChangelogEventJob",
-        organizationId=organization_id,
-        datasetId=dataset_id,
-        userId=user_id,
-        traceId=_fresh(trace_id),
+    _send_job(
+        queue_url,
+        endpoint_url,
+        DatasetChangelogEventJob,
+        organization_id=organization_id,
+        dataset_id=dataset_id,
+        user_id=user_id,
+        trace_id=_fresh(trace_id),
         events=events,
         id=_fresh(job_id),
     )
-    _send(queue_url, endpoint_url, body)
 
 
 @enqueue.command("raw")

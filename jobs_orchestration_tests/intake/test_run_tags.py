@@ -9,8 +9,9 @@ import dagster as dg
 import pytest
 import yaml
 
-from jobs_orchestration.defs.intake.routing import MAX_TAG_BYTES, bounded_list, run_request_for
 from jobs_orchestration.db.platform import JobAuditLog
+from jobs_orchestration.defs.intake.job_types import SQS_JOB_TYPES
+from jobs_orchestration.defs.intake.routing import MAX_TAG_BYTES, bounded_list, router
 from jobs_orchestration.intake.handoff import IntakeLimits, JobBatch, ReceivedJob
 from jobs_orchestration.intake.messages import parse_job_message
 from jobs_orchestration_tests.support import job_messages
@@ -34,7 +35,8 @@ def postgres_instance() -> Iterator[dg.DagsterInstance]:
 
 def batch_of(bodies: list[str]) -> JobBatch:
     members = [
-        ReceivedJob(parse_job_message(body), f"m{index}", [f"h{index}"], body) for index, body in enumerate(bodies)
+        ReceivedJob(parse_job_message(body), f"m{index}", [f"h{index}"], body)
+        for index, body in enumerate(bodies)
     ]
     return JobBatch(members[0].job.type_name, members)
 
@@ -61,7 +63,7 @@ def test_a_full_batch_of_uuid_ids_and_long_traces_makes_a_run_on_postgres(postgr
         [job_messages.changelog(dataset_id=i + 1, traceId=f"trace-{i}-" + "x" * 40) for i in range(size)]
     )
     for batch in (packages, changelog):
-        request = run_request_for(batch)
+        request = router(SQS_JOB_TYPES)(batch)
         assert all(len(value.encode()) <= MAX_TAG_BYTES for value in request.tags.values())
         run = postgres_instance.create_run_for_job(stand_in_job, tags=request.tags)
         assert postgres_instance.get_run_by_id(run.run_id).tags == request.tags
