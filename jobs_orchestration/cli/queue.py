@@ -25,6 +25,7 @@ from jobs_orchestration import settings
 from jobs_orchestration.connectivity import aws_client, aws_client_config
 from jobs_orchestration.intake.job_types import JobModel
 from jobs_orchestration.intake.messages import (
+    JOB_TYPES,
     CachePopulationJob,
     DatasetChangelogEventJob,
     DeleteDatasetJob,
@@ -142,7 +143,8 @@ def _send(queue_url: str, endpoint_url: str | None, body: str, *, validate: bool
 
 
 def _send_job(queue_url: str, endpoint_url: str | None, model: type[JobModel], **fields: Any) -> None:
-    """Send the body the model writes for these fields (by attribute name), as the producers do."""
+    """Send the body the model writes for these fields (by attribute or camelCase name), as the
+    producers do."""
     try:
         body = job_body(model, **fields)
     except MessageRejected as rejected:
@@ -254,6 +256,35 @@ def changelog(
         events=events,
         id=_fresh(job_id),
     )
+
+
+@enqueue.command("job")
+@click.argument("type_name", metavar="TYPE")
+@click.argument("fields", nargs=-1, metavar="FIELD=VALUE...")
+@queue_url_option
+@endpoint_option
+def any_job(type_name, fields, queue_url, endpoint_url) -> None:
+    """A job of any TYPE the intake accepts (DeletePackageJob, ...), its fields given by their names in
+    the message (camelCase), e.g. `organizationId=7 asOf=2026-11-30`. A VALUE that reads as JSON is
+    taken as JSON (7, true, {...}; quote a number meant as text: id='"42"'), any other as text. `id`,
+    and `traceId` where the type has one, are fresh unless given."""
+    job_type = JOB_TYPES.get(type_name)
+    if job_type is None:
+        known = ", ".join(sorted(JOB_TYPES))
+        raise click.BadParameter(f"unknown job type {type_name!r}; known: {known}", param_hint="TYPE")
+    values: dict[str, Any] = {}
+    for pair in fields:
+        name, equals, text = pair.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"{pair!r} is not FIELD=VALUE", param_hint="FIELD=VALUE")
+        try:
+            values[name] = json.loads(text)
+        except json.JSONDecodeError:
+            values[name] = text
+    values.setdefault("id", _fresh(None))
+    if "trace_id" in job_type.model.model_fields:
+        values.setdefault("traceId", _fresh(None))
+    _send_job(queue_url, endpoint_url, job_type.model, **values)
 
 
 @enqueue.command("raw")

@@ -245,8 +245,8 @@ def _validated(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
 
 
 def job_body(model: type[JobModel], **fields: Any) -> str:
-    """The body a producer sends for a job of `model` with these fields (by attribute name): checked by
-    the model, then written by alias, with only the fields given. Raises `MessageRejected`."""
+    """The body a producer sends for a job of `model` with these fields (by attribute or camelCase name):
+    checked by the model, then written by alias, with only the fields given. Raises `MessageRejected`."""
     job = _validated(model, fields)
     return json.dumps({model.type_name: job.model_dump(mode="json", by_alias=True, exclude_unset=True)})
 
