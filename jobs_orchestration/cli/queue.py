@@ -156,47 +156,34 @@ def _fresh(value: str | None) -> str:
     return value or str(uuid.uuid4())
 
 
+def deletion_options(command: Any) -> Any:
+    """The options every deletion command takes besides its target, in this order in --help."""
+    for option in reversed(
+        [organization_option, user_option, trace_option, job_id_option, queue_url_option, endpoint_option]
+    ):
+        command = option(command)
+    return command
+
+
 @enqueue.command("delete-package")
 @click.option("--package-id", type=int, required=True)
-@organization_option
-@user_option
-@trace_option
-@job_id_option
-@queue_url_option
-@endpoint_option
-def delete_package(package_id, organization_id, user_id, trace_id, job_id, queue_url, endpoint_url) -> None:
+@deletion_options
+def delete_package(trace_id, job_id, queue_url, endpoint_url, **fields) -> None:
     """Delete a package (already set to DELETING) and everything under it."""
+    # The options carry the model's attribute names (package_id, organization_id, user_id).
     _send_job(
-        queue_url,
-        endpoint_url,
-        DeletePackageJob,
-        package_id=package_id,
-        organization_id=organization_id,
-        user_id=user_id,
-        trace_id=_fresh(trace_id),
-        id=_fresh(job_id),
+        queue_url, endpoint_url, DeletePackageJob, trace_id=_fresh(trace_id), id=_fresh(job_id), **fields
     )
 
 
 @enqueue.command("delete-dataset")
 @click.option("--dataset-id", type=int, required=True)
-@organization_option
-@user_option
-@trace_option
-@job_id_option
-@queue_url_option
-@endpoint_option
-def delete_dataset(dataset_id, organization_id, user_id, trace_id, job_id, queue_url, endpoint_url) -> None:
+@deletion_options
+def delete_dataset(trace_id, job_id, queue_url, endpoint_url, **fields) -> None:
     """Delete a dataset (already set to DELETING) with all its packages."""
+    # The options carry the model's attribute names (dataset_id, organization_id, user_id).
     _send_job(
-        queue_url,
-        endpoint_url,
-        DeleteDatasetJob,
-        dataset_id=dataset_id,
-        organization_id=organization_id,
-        user_id=user_id,
-        trace_id=_fresh(trace_id),
-        id=_fresh(job_id),
+        queue_url, endpoint_url, DeleteDatasetJob, trace_id=_fresh(trace_id), id=_fresh(job_id), **fields
     )
 
 
