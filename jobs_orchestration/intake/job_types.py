@@ -2,7 +2,7 @@
 (`JobType`). The job types themselves are declared in `jobs_orchestration.intake.messages`.
 
 Nothing here imports Dagster: which run a batch becomes is declared beside the job's Dagster definitions
-(`jobs_orchestration.defs.<domain>.job_messages`).
+(`jobs_orchestration.defs.<domain>.job_types`).
 """
 
 from __future__ import annotations

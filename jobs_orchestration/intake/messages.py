@@ -3,6 +3,11 @@
 Each body is an object with one key, the job's type name, wrapping the job's camelCase fields
 (see the design's messages.md). Unknown fields are kept (for the record); a missing or ill-typed field
 is an error naming the field and the value it had.
+
+Each accepted job type is declared here, its model beside its `JobType` (which messages share a run),
+and listed in `JOB_TYPES`; the run a batch becomes is declared beside the job's Dagster definitions
+(`defs/<domain>/job_types.py`). A model of another domain subclasses `JobModel` in its own core module
+and its `JobType` is added to `JOB_TYPES` here.
 """
 
 from __future__ import annotations
@@ -190,6 +195,7 @@ DATASET_CHANGELOG = JobType(DatasetChangelogEventJob)
 """One run may carry several organizations' events."""
 
 JobMessage = JobModel
+"""A parsed message of any accepted type (the handoff's name for it)."""
 
 JOB_TYPES: dict[str, JobType] = {
     job_type.name: job_type
