@@ -30,8 +30,8 @@ from jobs_orchestration.changelog.publish import message_attributes, message_bod
 from jobs_orchestration.changelog.record import IncomingEvent, IncomingMessage, insert_events, record_messages  # noqa: E402
 from jobs_orchestration.db.migrate import upgrade  # noqa: E402
 from jobs_orchestration.db.platform import DatasetChangelogEvent  # noqa: E402
+from jobs_orchestration.defs.resources import PlatformDatabase, SNSResource  # noqa: E402
 from jobs_orchestration.devstack.aws import LOCAL_CREDENTIALS, provision, start_moto_server  # noqa: E402
-from jobs_orchestration.resources import PlatformDatabase, SNSResource  # noqa: E402
 from jobs_orchestration_tests.support.changelog import (  # noqa: E402
     DATASET_ID,
     ORGANIZATION_ID,

@@ -12,6 +12,7 @@ import dagster as dg
 
 from jobs_orchestration.defs.changelog.config import ChangelogEventsConfig
 from jobs_orchestration.defs.deletion.config import DeleteDatasetConfig, DeletePackagesConfig
+from jobs_orchestration.defs.intake.job_types import SQS_JOB_TYPES
 from jobs_orchestration.defs.intake.sensor import (
     JOB_QUEUE_ASSET,
     build_sqs_jobs_sensor,
@@ -66,8 +67,13 @@ def dataset_changelog_job() -> None:
     record_changelog_events()
 
 
+BENCHMARK_JOBS = [delete_package_job, delete_dataset_job, dataset_changelog_job]
 sqs_jobs_sensor = build_sqs_jobs_sensor(
-    [delete_package_job, delete_dataset_job, dataset_changelog_job],
+    [
+        job_type.routed_to(BENCHMARK_JOBS)
+        for job_type in SQS_JOB_TYPES
+        if {job.name for job in job_type.jobs} <= {job.name for job in BENCHMARK_JOBS}
+    ],
     limits=limits_from_environment(),
     minimum_interval_seconds=interval_from_environment(),
 )

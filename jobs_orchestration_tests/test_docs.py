@@ -16,19 +16,21 @@ from jobs_orchestration.defs.snapshots.schedules import DEFAULT_CLEANUP_TIMEZONE
 from jobs_orchestration.devstack.aws import MAX_RECEIVE_COUNT
 from jobs_orchestration.intake import dead_letters
 from jobs_orchestration.intake.handoff import IntakeLimits
+from jobs_orchestration.intake.job_types import FieldLimit
 from jobs_orchestration.intake.messages import (
     JOB_TYPES,
     LARGEST_DETAIL_BYTES,
     MAX_NESTING,
     SQS_MAX_BODY_BYTES,
-    FieldLimit,
 )
 from jobs_orchestration.snapshots.retention import DEFAULT_RETENTION_DAYS
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 MESSAGES = REPOSITORY / "docs" / "messages.md"
 DOCUMENTS = [REPOSITORY / "README.md", *sorted((REPOSITORY / "docs").glob("*.md"))]
-LIMITS = [(type_name, limit) for type_name, model in JOB_TYPES.items() for limit in model.field_limits()]
+LIMITS = [
+    (type_name, limit) for type_name, job_type in JOB_TYPES.items() for limit in job_type.model.field_limits()
+]
 
 
 def limit_row(type_name: str, limit: FieldLimit) -> str:

@@ -23,7 +23,17 @@ from botocore.exceptions import (
 
 from jobs_orchestration import settings
 from jobs_orchestration.connectivity import aws_client, aws_client_config
-from jobs_orchestration.intake.messages import MessageRejected, parse_job_message
+from jobs_orchestration.intake.job_types import JobModel
+from jobs_orchestration.intake.messages import (
+    JOB_TYPES,
+    CachePopulationJob,
+    DatasetChangelogEventJob,
+    DeleteDatasetJob,
+    DeletePackageJob,
+    MessageRejected,
+    job_body,
+    parse_job_message,
+)
 from jobs_orchestration.intake.redrive import (
     RedriveChoice,
     attribute,
@@ -132,54 +142,49 @@ def _send(queue_url: str, endpoint_url: str | None, body: str, *, validate: bool
     click.echo(message_id)
 
 
-def _body(type_name: str, **fields: Any) -> str:
-    return json.dumps({type_name: fields})
+def _send_job(queue_url: str, endpoint_url: str | None, model: type[JobModel], **fields: Any) -> None:
+    """Send the body the model writes for these fields (by attribute or camelCase name), as the
+    producers do."""
+    try:
+        body = job_body(model, **fields)
+    except MessageRejected as rejected:
+        raise click.BadParameter(rejected.reason) from None
+    _send(queue_url, endpoint_url, body)
 
 
 def _fresh(value: str | None) -> str:
     return value or str(uuid.uuid4())
 
 
+def deletion_options(command: Any) -> Any:
+    """The options every deletion command takes besides its target, in this order in --help."""
+    for option in reversed(
+        [organization_option, user_option, trace_option, job_id_option, queue_url_option, endpoint_option]
+    ):
+        command = option(command)
+    return command
+
+
 @enqueue.command("delete-package")
 @click.option("--package-id", type=int, required=True)
-@organization_option
-@user_option
-@trace_option
-@job_id_option
-@queue_url_option
-@endpoint_option
-def delete_package(package_id, organization_id, user_id, trace_id, job_id, queue_url, endpoint_url) -> None:
+@deletion_options
+def delete_package(trace_id, job_id, queue_url, endpoint_url, **fields) -> None:
     """Delete a package (already set to DELETING) and everything under it."""
-    body = _body(
-        "DeletePackageJob",
-        packageId=package_id,
-        organizationId=organization_id,
-        userId=user_id,
-        traceId=_fresh(trace_id),
-        id=_fresh(job_id),
+    # The options carry the model's attribute names (package_id, organization_id, user_id).
+    _send_job(
+        queue_url, endpoint_url, DeletePackageJob, trace_id=_fresh(trace_id), id=_fresh(job_id), **fields
     )
-    _send(queue_url, endpoint_url, body)
 
 
 @enqueue.command("delete-dataset")
 @click.option("--dataset-id", type=int, required=True)
-@organization_option
-@user_option
-@trace_option
-@job_id_option
-@queue_url_option
-@endpoint_option
-def delete_dataset(dataset_id, organization_id, user_id, trace_id, job_id, queue_url, endpoint_url) -> None:
+@deletion_options
+def delete_dataset(trace_id, job_id, queue_url, endpoint_url, **fields) -> None:
     """Delete a dataset (already set to DELETING) with all its packages."""
-    body = _body(
-        "DeleteDatasetJob",
-        datasetId=dataset_id,
-        organizationId=organization_id,
-        userId=user_id,
-        traceId=_fresh(trace_id),
-        id=_fresh(job_id),
+    # The options carry the model's attribute names (dataset_id, organization_id, user_id).
+    _send_job(
+        queue_url, endpoint_url, DeleteDatasetJob, trace_id=_fresh(trace_id), id=_fresh(job_id), **fields
     )
-    _send(queue_url, endpoint_url, body)
 
 
 @enqueue.command("cache-population")
@@ -190,10 +195,9 @@ def delete_dataset(dataset_id, organization_id, user_id, trace_id, job_id, queue
 @endpoint_option
 def cache_population(organization_id, dry_run, job_id, queue_url, endpoint_url) -> None:
     """Refresh storage totals of one organization, or of all."""
-    fields: dict[str, Any] = {"dryRun": dry_run, "id": _fresh(job_id)}
-    if organization_id is not None:
-        fields["organizationId"] = organization_id
-    _send(queue_url, endpoint_url, _body("CachePopulationJob", **fields))
+    # Without an organization the producers leave the field out.
+    organization = {} if organization_id is None else {"organization_id": organization_id}
+    _send_job(queue_url, endpoint_url, CachePopulationJob, dry_run=dry_run, id=_fresh(job_id), **organization)
 
 
 @enqueue.command("changelog")
@@ -228,16 +232,46 @@ def changelog(
         except json.JSONDecodeError as error:
             raise click.BadParameter(f"{text!r} is not JSON: {error}", param_hint="--detail") from None
         events.append({"eventType": event_type, "eventDetail": detail})
-    body = _body(
-        "DatasetChangelogEventJob",
-        organizationId=organization_id,
-        datasetId=dataset_id,
-        userId=user_id,
-        traceId=_fresh(trace_id),
+    _send_job(
+        queue_url,
+        endpoint_url,
+        DatasetChangelogEventJob,
+        organization_id=organization_id,
+        dataset_id=dataset_id,
+        user_id=user_id,
+        trace_id=_fresh(trace_id),
         events=events,
         id=_fresh(job_id),
     )
-    _send(queue_url, endpoint_url, body)
+
+
+@enqueue.command("job")
+@click.argument("type_name", metavar="TYPE")
+@click.argument("fields", nargs=-1, metavar="FIELD=VALUE...")
+@queue_url_option
+@endpoint_option
+def any_job(type_name, fields, queue_url, endpoint_url) -> None:
+    """A job of any TYPE the intake accepts (DeletePackageJob, ...), its fields given by their names in
+    the message (camelCase), e.g. `organizationId=7 asOf=2026-11-30`. A VALUE that reads as JSON is
+    taken as JSON (7, true, {...}; quote a number meant as text: id='"42"'), any other as text. `id`,
+    and `traceId` where the type has one, are fresh unless given."""
+    job_type = JOB_TYPES.get(type_name)
+    if job_type is None:
+        known = ", ".join(sorted(JOB_TYPES))
+        raise click.BadParameter(f"unknown job type {type_name!r}; known: {known}", param_hint="TYPE")
+    values: dict[str, Any] = {}
+    for pair in fields:
+        name, equals, text = pair.partition("=")
+        if not equals or not name:
+            raise click.BadParameter(f"{pair!r} is not FIELD=VALUE", param_hint="FIELD=VALUE")
+        try:
+            values[name] = json.loads(text)
+        except json.JSONDecodeError:
+            values[name] = text
+    values.setdefault("id", _fresh(None))
+    if "trace_id" in job_type.model.model_fields:
+        values.setdefault("traceId", _fresh(None))
+    _send_job(queue_url, endpoint_url, job_type.model, **values)
 
 
 @enqueue.command("raw")

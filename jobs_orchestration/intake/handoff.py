@@ -14,7 +14,8 @@ One tick does, in order:
 4. **Deduplicate.** A message whose idempotency key was already handed off (a redelivery after a lost
    delete, or a producer re-send) asks for nothing: it joins the pending entry, or is deleted at once
    when its run already exists.
-5. **Batch.** Messages are grouped by job type (and organization for deletions) up to `batch_size`;
+5. **Batch.** Messages are grouped by job type, and within it by the type's rule (organization for
+   deletions, see `JobType`), up to `batch_size`;
    a batch's run key is a digest of its members' sorted idempotency keys.
 
 Partial redelivery: if a tick's requests were never turned into runs (for example the daemon died
@@ -43,9 +44,7 @@ from typing import Any, Generic, TypeVar
 from jobs_orchestration.connectivity import is_unreachable
 from jobs_orchestration.intake.dead_letters import REDRIVE_OF, SQS_MAX_BATCH, DeadLetter, send_dead_letters
 from jobs_orchestration.intake.messages import (
-    DatasetChangelogEventJob,
-    DeleteDatasetJob,
-    DeletePackageJob,
+    JOB_TYPES,
     JobMessage,
     MessageRejected,
     parse_job_message,
@@ -380,22 +379,14 @@ class QueueIntake:
         return list(fresh.values())
 
     def batches(self, received: list[ReceivedJob]) -> list[JobBatch]:
+        """Each job type's rule (`JobType.group`, `JobType.most_per_run`) says which messages share a run."""
         groups: dict[tuple[str, str], list[ReceivedJob]] = {}
         for item in received:
-            job = item.job
-            # A deletion run holds one organization's work: it carries that organization's tag in the
-            # UI, and a refused or failed request never fails another organization's run.
-            group = job.organization_key if isinstance(job, (DeletePackageJob, DeleteDatasetJob)) else ""
-            if job.type_name == "CachePopulationJob":
-                group = f"{job.organization_key}:{job.dry_run}"
-            groups.setdefault((job.type_name, group), []).append(item)
+            job_type = JOB_TYPES[item.job.type_name]
+            groups.setdefault((job_type.name, job_type.group(item.job)), []).append(item)
         batches = []
         for (type_name, _), members in groups.items():
-            size = self.limits.batch_size
-            if type_name == DeleteDatasetJob.type_name:
-                size = 1
-            elif type_name == DatasetChangelogEventJob.type_name:
-                size = self.limits.changelog_batch_size
+            size = JOB_TYPES[type_name].run_size(self.limits.batch_size, self.limits.changelog_batch_size)
             batches.extend(JobBatch(type_name, chunk) for chunk in self._chunks(members, size))
         return batches
 

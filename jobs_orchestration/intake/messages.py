@@ -3,20 +3,21 @@
 Each body is an object with one key, the job's type name, wrapping the job's camelCase fields
 (see the design's messages.md). Unknown fields are kept (for the record); a missing or ill-typed field
 is an error naming the field and the value it had.
+
+Each accepted job type is declared here, its model beside its `JobType` (which messages share a run),
+and listed in `JOB_TYPES`; the run a batch becomes is declared beside the job's Dagster definitions
+(`defs/<domain>/job_types.py`). A model of another domain subclasses `JobModel` in its own core module
+and its `JobType` is added to `JOB_TYPES` here.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import re
-from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError, model_validator
 
 from jobs_orchestration.changelog.events import parse_event_timestamp, validate_event
 from jobs_orchestration.changelog.publish import detail_bytes, largest_detail_bytes
@@ -26,6 +27,14 @@ from jobs_orchestration.db.platform import (
     JobAuditLog,
     Organization,
     Package,
+)
+from jobs_orchestration.intake.job_types import (
+    JobModel,
+    JobType,
+    MessageFields,
+    ModelT,
+    RowId,
+    by_organization,
 )
 
 MAX_VALUE_IN_REASON = 200
@@ -39,47 +48,6 @@ SQS_MAX_BODY_BYTES = 256 * 1024
 
 LARGEST_DETAIL_BYTES = largest_detail_bytes()
 
-RowId = Annotated[int, Field(gt=0)]
-"""A database id: the tables use positive serials, so zero and negatives can name no row. The upper
-bound is the column's (see `FieldLimit`)."""
-
-_INTEGER_RANGES = ((sa.SmallInteger, 2**15 - 1), (sa.BigInteger, 2**63 - 1), (sa.Integer, 2**31 - 1))
-
-
-@dataclass(frozen=True)
-class FieldLimit:
-    """The most a message field may hold: what the column it is stored in holds."""
-
-    field: str
-    """The field's name in the message (camelCase)."""
-    column: sa.Column
-    max_length: int | None = None
-    max_value: int | None = None
-
-    @classmethod
-    def of(cls, field: str, column: sa.Column) -> FieldLimit:
-        if isinstance(column.type, sa.String) and column.type.length:
-            return cls(field, column, max_length=column.type.length)
-        for integer_type, largest in _INTEGER_RANGES:
-            if isinstance(column.type, integer_type):
-                return cls(field, column, max_value=largest)
-        raise TypeError(f"{column} bounds nothing a message field could exceed")
-
-    @property
-    def where(self) -> str:
-        return f"{self.column.table.name}.{self.column.name}"
-
-    def problem(self, value: Any) -> str | None:
-        """Why `value` does not fit, or None."""
-        if self.max_length is not None and isinstance(value, str) and len(value) > self.max_length:
-            return (
-                f"field {self.field} is {len(value)} characters long; {self.where} holds at most "
-                f"{self.max_length}"
-            )
-        if self.max_value is not None and isinstance(value, int) and value > self.max_value:
-            return f"field {self.field} is {value}; {self.where} holds at most {self.max_value}"
-        return None
-
 
 class MessageRejected(ValueError):
     """A message body that can never become a job: it goes to the dead-letter queue with `reason`."""
@@ -89,66 +57,7 @@ class MessageRejected(ValueError):
         self.reason = reason
 
 
-class _Fields(BaseModel):
-    # strict: the producers send JSON numbers and booleans, so "42" for an id is a producer bug to
-    # surface, not to paper over.
-    model_config = ConfigDict(extra="allow", alias_generator=to_camel, populate_by_name=True, strict=True)
-
-    @property
-    def unknown_fields(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
-
-class _Job(_Fields):
-    type_name: ClassVar[str]
-    job_family: ClassVar[str]
-    stored_in: ClassVar[dict[str, sa.Column]]
-    """Each field's attribute name -> the column its value is stored in (ids, the audit row, the
-    changelog row): a value the column cannot hold is refused here, not by the database inside a run."""
-
-    id: str = Field(min_length=1, description="The producer's job id (a UUID)")
-
-    @classmethod
-    @functools.cache
-    def field_limits(cls) -> list[FieldLimit]:
-        return [
-            FieldLimit.of(cls.model_fields[name].alias or name, column)
-            for name, column in cls.stored_in.items()
-        ]
-
-    @model_validator(mode="after")
-    def _fits_where_stored(self) -> _Job:
-        problems = [
-            problem
-            for limit, name in zip(self.field_limits(), self.stored_in, strict=True)
-            if (problem := limit.problem(getattr(self, name))) is not None
-        ]
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-    @property
-    def organization_key(self) -> str:
-        organization_id = getattr(self, "organization_id", None)
-        return "all" if organization_id is None else str(organization_id)
-
-    def business_ids(self) -> list[str]:
-        """The ids that say what the job acts on, in a fixed order."""
-        raise NotImplementedError
-
-    @property
-    def idempotency_key(self) -> str:
-        """Same job type, same targets and same producer job id: the same piece of work. A redelivered
-        or re-sent message yields the same key; a new request from the producer (new id) does not."""
-        return ":".join([self.type_name, *self.business_ids(), f"id={self.id}"])
-
-    @property
-    def short_key(self) -> str:
-        """A fixed-length digest of the idempotency key, for cursors and tags."""
-        return hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:24]
-
-
-class DeletePackageJob(_Job):
+class DeletePackageJob(JobModel):
     type_name: ClassVar[str] = "DeletePackageJob"
     job_family: ClassVar[str] = "deletion"
 
@@ -169,7 +78,10 @@ class DeletePackageJob(_Job):
         return [f"org={self.organization_id}", f"package={self.package_id}"]
 
 
-class DeleteDatasetJob(_Job):
+DELETE_PACKAGE = JobType(DeletePackageJob, group=by_organization)
+
+
+class DeleteDatasetJob(JobModel):
     type_name: ClassVar[str] = "DeleteDatasetJob"
     job_family: ClassVar[str] = "deletion"
 
@@ -190,7 +102,11 @@ class DeleteDatasetJob(_Job):
         return [f"org={self.organization_id}", f"dataset={self.dataset_id}"]
 
 
-class CachePopulationJob(_Job):
+DELETE_DATASET = JobType(DeleteDatasetJob, group=by_organization, most_per_run=1)
+"""A dataset deletion is a run of its own: it can take long, and a run per dataset keeps them apart."""
+
+
+class CachePopulationJob(JobModel):
     """A storage totals refresh for one organization, or for all of them when `organizationId` is
     absent or null."""
 
@@ -210,13 +126,21 @@ class CachePopulationJob(_Job):
         return [f"org={self.organization_key}", f"dry_run={str(self.dry_run).lower()}"]
 
 
-class ChangelogEvent(_Fields):
+def _organization_and_dry_run(job: CachePopulationJob) -> str:
+    return f"{job.organization_key}:{job.dry_run}"
+
+
+CACHE_POPULATION = JobType(CachePopulationJob, group=_organization_and_dry_run)
+"""A run refreshes one organization (or all) one way: repeats in a batch collapse into it."""
+
+
+class ChangelogEvent(MessageFields):
     event_type: str
     event_detail: dict[str, Any]
     timestamp: str | None = Field(default=None, description="ISO zoned timestamp; absent means now")
 
 
-class DatasetChangelogEventJob(_Job):
+class DatasetChangelogEventJob(JobModel):
     type_name: ClassVar[str] = "DatasetChangelogEventJob"
     job_family: ClassVar[str] = "changelog"
 
@@ -267,12 +191,18 @@ class DatasetChangelogEventJob(_Job):
         return [f"org={self.organization_id}", f"dataset={self.dataset_id}"]
 
 
-JobMessage = DeletePackageJob | DeleteDatasetJob | CachePopulationJob | DatasetChangelogEventJob
+DATASET_CHANGELOG = JobType(DatasetChangelogEventJob, many_per_run=True)
+"""One run may carry several organizations' events, and many of them: recording and publishing an event
+costs far less than starting a run."""
 
-JOB_TYPES: dict[str, type[JobMessage]] = {
-    model.type_name: model
-    for model in (DeletePackageJob, DeleteDatasetJob, CachePopulationJob, DatasetChangelogEventJob)
+JobMessage = JobModel
+"""A parsed message of any accepted type (the handoff's name for it)."""
+
+JOB_TYPES: dict[str, JobType] = {
+    job_type.name: job_type
+    for job_type in (DELETE_PACKAGE, DELETE_DATASET, CACHE_POPULATION, DATASET_CHANGELOG)
 }
+"""Every job type the intake accepts, by the name its messages carry; anything else is dead-lettered."""
 
 
 def validate_changelog_event(event: ChangelogEvent) -> None:
@@ -306,15 +236,26 @@ def parse_job_message(body: str) -> JobMessage:
             f"body must be an object with exactly one key, the job type name; got {_quote(document)}"
         )
     ((type_name, fields),) = document.items()
-    model = JOB_TYPES.get(type_name)
-    if model is None:
+    job_type = JOB_TYPES.get(type_name)
+    if job_type is None:
         raise MessageRejected(f"unknown job type {type_name!r}; known: {', '.join(sorted(JOB_TYPES))}")
     if not isinstance(fields, dict):
         raise MessageRejected(f"{type_name}: the fields must be a JSON object; got {_quote(fields)}")
+    return _validated(job_type.model, fields)
+
+
+def _validated(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
     try:
         return model.model_validate(fields)
     except ValidationError as error:
-        raise MessageRejected(f"{type_name}: {_describe(error)}") from None
+        raise MessageRejected(f"{model.type_name}: {_describe(error)}") from None
+
+
+def job_body(model: type[JobModel], **fields: Any) -> str:
+    """The body a producer sends for a job of `model` with these fields (by attribute or camelCase name):
+    checked by the model, then written by alias, with only the fields given. Raises `MessageRejected`."""
+    job = _validated(model, fields)
+    return json.dumps({model.type_name: job.model_dump(mode="json", by_alias=True, exclude_unset=True)})
 
 
 _UNSTORABLE_CHARACTER = re.compile("[\x00\ud800-\udfff]")

@@ -9,11 +9,11 @@ import json
 import pytest
 
 from jobs_orchestration.changelog.publish import detail_bytes
+from jobs_orchestration.intake.job_types import FieldLimit
 from jobs_orchestration.intake.messages import (
     JOB_TYPES,
     LARGEST_DETAIL_BYTES,
     SQS_MAX_BODY_BYTES,
-    FieldLimit,
     MessageRejected,
     parse_job_message,
 )
@@ -26,13 +26,15 @@ VALID = {
     "CachePopulationJob": m.cache_population(7),
     "DatasetChangelogEventJob": m.changelog(13, 7, events=[m.UPDATE_NAME]),
 }
-LIMITS = [(type_name, limit) for type_name, model in JOB_TYPES.items() for limit in model.field_limits()]
+LIMITS = [
+    (type_name, limit) for type_name, job_type in JOB_TYPES.items() for limit in job_type.model.field_limits()
+]
 
 
 def test_every_message_type_has_a_valid_example_and_bounded_fields():
     assert set(VALID) == set(JOB_TYPES)
-    for type_name, model in JOB_TYPES.items():
-        assert {limit.field for limit in model.field_limits()} >= {"id"}, type_name
+    for type_name, job_type in JOB_TYPES.items():
+        assert {limit.field for limit in job_type.model.field_limits()} >= {"id"}, type_name
 
 
 def _with(type_name: str, field: str, value) -> str:

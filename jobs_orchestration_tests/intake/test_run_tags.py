@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from jobs_orchestration.db.platform import JobAuditLog
-from jobs_orchestration.defs.intake.routing import MAX_TAG_BYTES, bounded_list, run_request_for
+from jobs_orchestration.defs.intake.job_types import SQS_JOB_TYPES
+from jobs_orchestration.defs.intake.routing import MAX_TAG_BYTES, bounded_list, router
 from jobs_orchestration.intake.handoff import IntakeLimits, JobBatch, ReceivedJob
 from jobs_orchestration.intake.messages import parse_job_message
 from jobs_orchestration_tests.support import job_messages
@@ -65,7 +66,7 @@ def test_a_full_batch_of_uuid_ids_and_long_traces_makes_a_run_on_postgres(postgr
         ]
     )
     for batch in (packages, changelog):
-        request = run_request_for(batch)
+        request = router(SQS_JOB_TYPES)(batch)
         assert all(len(value.encode()) <= MAX_TAG_BYTES for value in request.tags.values())
         run = postgres_instance.create_run_for_job(stand_in_job, tags=request.tags)
         assert postgres_instance.get_run_by_id(run.run_id).tags == request.tags

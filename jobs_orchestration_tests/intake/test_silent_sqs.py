@@ -11,7 +11,7 @@ import dagster as dg
 from jobs_orchestration.defs.intake.sensor import build_sqs_jobs_sensor
 from jobs_orchestration.intake.handoff import IntakeLimits
 from jobs_orchestration.defs.resources import SQSResource
-from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOBS
+from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOB_TYPES
 from jobs_orchestration_tests.support.silent_endpoint import silent_endpoint
 
 SENSOR_BUDGET_SECONDS = 60
@@ -39,7 +39,7 @@ def _tick_against(
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    sensor = build_sqs_jobs_sensor(INTAKE_JOBS, limits=IntakeLimits())
+    sensor = build_sqs_jobs_sensor(INTAKE_JOB_TYPES, limits=IntakeLimits())
     started = time.monotonic()
     with dg.build_sensor_context(instance=instance, resources={"sqs": sqs}, cursor=cursor) as context:
         result = sensor(context)

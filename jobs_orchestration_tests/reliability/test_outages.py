@@ -55,7 +55,7 @@ from jobs_orchestration_tests.support.changelog import (
     seed_platform,
 )
 from jobs_orchestration_tests.support.faults import wrap_s3_clients
-from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOBS, create_run
+from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOB_TYPES, create_run
 from jobs_orchestration_tests.support.platform_data import (
     PlatformData,
     count_rows,
@@ -491,7 +491,7 @@ def test_every_job_retries_a_failed_step_with_backoff(project_env):
 def test_sqs_outage_during_a_tick_keeps_the_pending_acknowledgements_until_sqs_is_back(
     local_aws, aws_proxy, instance
 ):
-    sensor = build_sqs_jobs_sensor(INTAKE_JOBS, limits=IntakeLimits(wait_time_seconds=0))
+    sensor = build_sqs_jobs_sensor(INTAKE_JOB_TYPES, limits=IntakeLimits(wait_time_seconds=0))
     sqs = SQSResource(
         queue_url=local_aws.queue_url,
         dead_letter_queue_url=local_aws.dead_letter_queue_url,

@@ -143,11 +143,11 @@ def test_a_dead_lettered_message_leaks_no_secret(canary_env, instance, capfd, ca
     from jobs_orchestration.defs.intake.sensor import build_sqs_jobs_sensor
     from jobs_orchestration.intake.handoff import IntakeLimits
     from jobs_orchestration_tests.support.queue import sqs_resource
-    from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOBS
+    from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOB_TYPES
 
     capture_project_logs(caplog)
     send(canary_env, '{"DeletePackageJob": {"packageId": "1; DROP TABLE packages"}}')
-    sensor = build_sqs_jobs_sensor(INTAKE_JOBS, limits=IntakeLimits(wait_time_seconds=0))
+    sensor = build_sqs_jobs_sensor(INTAKE_JOB_TYPES, limits=IntakeLimits(wait_time_seconds=0))
     with dg.build_sensor_context(instance=instance, resources={"sqs": sqs_resource(canary_env)}) as context:
         result = sensor(context)
     assert not result.run_requests

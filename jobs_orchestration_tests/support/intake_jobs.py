@@ -5,6 +5,7 @@ import dagster as dg
 
 from jobs_orchestration.defs.changelog.config import ChangelogEventsConfig
 from jobs_orchestration.defs.deletion.config import DeleteDatasetConfig, DeletePackagesConfig
+from jobs_orchestration.defs.intake.job_types import SQS_JOB_TYPES
 from jobs_orchestration.defs.storage.config import StorageTotalsConfig
 from jobs_orchestration.defs.storage.partitions import organizations
 
@@ -71,6 +72,9 @@ INTAKE_JOBS = [
 ]
 
 JOBS_BY_NAME = {job.name: job for job in INTAKE_JOBS}
+
+INTAKE_JOB_TYPES = [job_type.routed_to(INTAKE_JOBS) for job_type in SQS_JOB_TYPES]
+"""The real job type declarations, their runs made by these jobs."""
 
 
 def create_run(instance: dg.DagsterInstance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:

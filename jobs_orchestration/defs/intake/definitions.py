@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from jobs_orchestration.defs.changelog.jobs import dataset_changelog_job
-from jobs_orchestration.defs.deletion.jobs import delete_dataset_job, delete_package_job
 from jobs_orchestration.defs.intake.dead_letter_queue import (
     dead_letter_queue_is_empty,
     dead_letter_queue_sensor,
 )
 from jobs_orchestration.defs.intake.failed_runs import failed_run_messages_sensor
+from jobs_orchestration.defs.intake.job_types import SQS_JOB_TYPES
 from jobs_orchestration.defs.intake.redrive import redrive_dead_letters_job
 from jobs_orchestration.defs.intake.sensor import (
     JOB_QUEUE_ASSET,
@@ -20,10 +19,9 @@ from jobs_orchestration.defs.intake.sensor import (
     limits_from_environment,
 )
 from jobs_orchestration.defs.job_messages import DEAD_LETTER_QUEUE_ASSET
-from jobs_orchestration.defs.storage.jobs import storage_refresh_job, storage_totals_job
 
 sqs_jobs_sensor = build_sqs_jobs_sensor(
-    [delete_package_job, delete_dataset_job, dataset_changelog_job, storage_refresh_job, storage_totals_job],
+    SQS_JOB_TYPES,
     limits=limits_from_environment(),
     minimum_interval_seconds=interval_from_environment(),
 )

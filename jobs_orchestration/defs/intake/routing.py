@@ -1,41 +1,20 @@
-"""Which run each batch of job messages becomes: job, run config (the contracts in `defs/*/config.py`)
-and tags."""
+"""Which run each batch of job messages becomes. Each job type the sensor serves is declared once,
+as an `SqsJobType` beside its jobs (`defs/<domain>/job_messages.py`): its core `JobType` (message model
+and batching rule), the jobs its runs are of, and how a batch becomes a run request (job, run config
+per the contracts in `defs/*/config.py`, and the tags set here)."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Generic
 
 import dagster as dg
 
-from jobs_orchestration.defs.changelog.config import (
-    RECORD_CHANGELOG_EVENTS_OP,
-    ChangelogEventConfig,
-    ChangelogEventsConfig,
-    ChangelogMessageConfig,
-)
-from jobs_orchestration.defs.deletion.config import (
-    DELETE_DATASET_OP,
-    DELETE_PACKAGES_OP,
-    DeleteDatasetConfig,
-    DeletePackageRequest,
-    DeletePackagesConfig,
-)
 from jobs_orchestration.defs.job_messages import SourceMessage
-from jobs_orchestration.defs.storage.refresh import (
-    storage_refresh_all_run_request,
-    storage_refresh_run_request,
-)
 from jobs_orchestration.intake.handoff import JobBatch, ReceivedJob
-from jobs_orchestration.intake.messages import (
-    CachePopulationJob,
-    DatasetChangelogEventJob,
-    DeleteDatasetJob,
-    DeletePackageJob,
-)
+from jobs_orchestration.intake.job_types import JobType, ModelT
 
-DELETE_PACKAGE_JOB = "delete_package_job"
-DELETE_DATASET_JOB = "delete_dataset_job"
-DATASET_CHANGELOG_JOB = "dataset_changelog_job"
 MAX_TAG_BYTES = 2000
 """Dagster's PostgreSQL run storage indexes each tag's key and value together in a btree, whose entries
 hold at most 2,704 bytes: a run with a longer tag cannot be created, and its messages would come back
@@ -78,90 +57,60 @@ def bounded_list(values: list[str]) -> str:
     return ",".join([*kept, f"+{len(values) - len(kept)} more"])
 
 
-def run_request_for(batch: JobBatch) -> dg.RunRequest:
-    tags = batch_tags(batch)
-    first = batch.jobs[0]
-    sources = [source_of(member) for member in batch.members]
-    if isinstance(first, DeletePackageJob):
-        requests = [
-            DeletePackageRequest(
-                package_id=job.package_id,
-                organization_id=job.organization_id,
-                user_id=job.user_id,
-                trace_id=job.trace_id,
-                job_id=job.id,
-                source=source,
-            )
-            for job, source in zip(batch.jobs, sources, strict=True)
-            if isinstance(job, DeletePackageJob)  # a batch holds one job type (see handoff)
-        ]
-        config = dg.RunConfig(ops={DELETE_PACKAGES_OP: DeletePackagesConfig(requests=requests)})
-        return dg.RunRequest(job_name=DELETE_PACKAGE_JOB, run_key=batch.run_key, run_config=config, tags=tags)
-    if isinstance(first, DeleteDatasetJob):
-        dataset_config = DeleteDatasetConfig(
-            dataset_id=first.dataset_id,
-            organization_id=first.organization_id,
-            user_id=first.user_id,
-            trace_id=first.trace_id,
-            job_id=first.id,
-            source=sources[0],
-        )
-        return dg.RunRequest(
-            job_name=DELETE_DATASET_JOB,
-            run_key=batch.run_key,
-            run_config=dg.RunConfig(ops={DELETE_DATASET_OP: dataset_config}),
-            tags=tags,
-        )
-    if isinstance(first, DatasetChangelogEventJob):
-        messages = [
-            changelog_message(job, source)
-            for job, source in zip(batch.jobs, sources, strict=True)
-            if isinstance(job, DatasetChangelogEventJob)
-        ]
-        return dg.RunRequest(
-            job_name=DATASET_CHANGELOG_JOB,
-            run_key=batch.run_key,
-            run_config=dg.RunConfig(
-                ops={RECORD_CHANGELOG_EVENTS_OP: ChangelogEventsConfig(messages=messages)}
-            ),
-            tags=tags,
-        )
-    if isinstance(first, CachePopulationJob):
-        # A batch holds one organization and one dry-run flag (see handoff.batches): repeats collapse.
-        if first.organization_id is not None:
-            return storage_refresh_run_request(
-                first.organization_id,
-                dry_run=first.dry_run,
-                run_key=batch.run_key,
-                tags=tags,
-                sources=sources,
-            )
-        return storage_refresh_all_run_request(
-            dry_run=first.dry_run, run_key=batch.run_key, tags=tags, sources=sources
-        )
-    raise TypeError(f"no route for {type(first).__name__}")
+@dataclass(frozen=True)
+class RunBatch(Generic[ModelT]):
+    """A batch as its job type's run request builder sees it: the messages' models and, in the same
+    order, the messages as received (for the run config's `source`), with the run key and tags every
+    run request of the intake carries."""
+
+    jobs: list[ModelT]
+    sources: list[SourceMessage]
+    run_key: str
+    tags: dict[str, str]
+
+    @property
+    def first(self) -> ModelT:
+        return self.jobs[0]
+
+    def members(self) -> Iterable[tuple[ModelT, SourceMessage]]:
+        return zip(self.jobs, self.sources, strict=True)
+
+
+@dataclass(frozen=True)
+class SqsJobType(Generic[ModelT]):
+    """A job type the SQS sensor turns into runs."""
+
+    job_type: JobType[ModelT]
+    jobs: Sequence[dg.JobDefinition | dg.UnresolvedAssetJobDefinition]
+    """The jobs its run requests name (the sensor's job list is made of these)."""
+    run_request: Callable[[RunBatch[ModelT]], dg.RunRequest]
+
+    @property
+    def name(self) -> str:
+        return self.job_type.name
+
+    def routed_to(
+        self, jobs: Iterable[dg.JobDefinition | dg.UnresolvedAssetJobDefinition]
+    ) -> SqsJobType[ModelT]:
+        """The same job type run by other jobs of the same names (stand-ins, in tests and benchmarks)."""
+        by_name = {job.name: job for job in jobs}
+        return replace(self, jobs=[by_name[job.name] for job in self.jobs])
+
+
+def router(job_types: Sequence[SqsJobType]) -> Callable[[JobBatch], dg.RunRequest]:
+    """The run request for a batch; a batch of a job type not in `job_types` raises `LookupError` (the
+    intake dead-letters it, naming the type)."""
+    by_name = {job_type.name: job_type for job_type in job_types}
+
+    def run_request_for(batch: JobBatch) -> dg.RunRequest:
+        job_type = by_name.get(batch.type_name)
+        if job_type is None:
+            raise LookupError(f"no job of this code location takes {batch.type_name}")
+        sources = [source_of(member) for member in batch.members]
+        return job_type.run_request(RunBatch(batch.jobs, sources, batch.run_key, batch_tags(batch)))
+
+    return run_request_for
 
 
 def source_of(member: ReceivedJob) -> SourceMessage:
     return SourceMessage(message_id=member.message_id, body=member.body)
-
-
-def changelog_message(
-    job: DatasetChangelogEventJob, source: SourceMessage | None = None
-) -> ChangelogMessageConfig:
-    return ChangelogMessageConfig(
-        organization_id=job.organization_id,
-        dataset_id=job.dataset_id,
-        user_id=job.user_id,
-        trace_id=job.trace_id,
-        job_id=job.id,
-        events=[
-            ChangelogEventConfig(
-                event_type=event.event_type,
-                event_detail_json=json.dumps(event.event_detail, sort_keys=True),
-                timestamp=event.timestamp,
-            )
-            for event in job.events
-        ],
-        source=source,
-    )

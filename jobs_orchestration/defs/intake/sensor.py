@@ -12,11 +12,12 @@ from collections.abc import Sequence
 import dagster as dg
 
 from jobs_orchestration import settings
-from jobs_orchestration.defs.intake.routing import run_request_for
+from jobs_orchestration.defs.intake.routing import SqsJobType, router
 from jobs_orchestration.defs.resources import SQSResource
 from jobs_orchestration.defs.storage.partitions import ORGANIZATIONS, organizations
 from jobs_orchestration.intake.dead_letter_summary import reason_group
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake, TickResult
+from jobs_orchestration.intake.messages import JOB_TYPES
 
 DEFAULT_INTERVAL_SECONDS = 5
 
@@ -59,17 +60,27 @@ UNCOMPARED_FIGURES = ("tick_seconds",)
 
 
 def build_sqs_jobs_sensor(
-    jobs: Sequence[dg.JobDefinition | dg.UnresolvedAssetJobDefinition],
+    job_types: Sequence[SqsJobType],
     *,
     limits: IntakeLimits | None = None,
     minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
 ) -> dg.SensorDefinition:
+    """The sensor over the declared job types (see `jobs_orchestration.defs.intake.job_types`); a
+    message of a type the intake accepts but none of these serves is dead-lettered."""
     limits = limits or IntakeLimits()
+    for job_type in job_types:
+        if JOB_TYPES.get(job_type.name) is not job_type.job_type:
+            raise ValueError(
+                f"{job_type.name} is not a job type the intake accepts: declare it in "
+                "jobs_orchestration.intake.messages.JOB_TYPES"
+            )
+    jobs = {job.name: job for job_type in job_types for job in job_type.jobs}
+    run_request_for = router(job_types)
 
     @dg.sensor(
         name=SENSOR_NAME,
-        jobs=list(jobs),
+        jobs=list(jobs.values()),
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description=(
