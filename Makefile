@@ -18,9 +18,12 @@ test: $(STAMP) azurite
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration and not localstack" $(PYTEST_ARGS)
 
-# What CI checks besides the tests: the layering (import-linter's contracts in pyproject.toml), the
-# definitions as `dg` loads them, and the lock files.
+# What CI checks besides the tests: lint and format (ruff), types (mypy on the package), the layering
+# (import-linter's contracts in pyproject.toml), the definitions as `dg` loads them, and the lock files.
 check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/dg check defs
 	$(BIN)/python deploy/lock_requirements.py --check

@@ -225,7 +225,9 @@ def baseline(url: str, *, refresh_settings: bool) -> tuple[float, float | None]:
     with engine.connect() as connection:
         if refresh_settings:
             connection.execute(sa.text("SET jit = off"))
-            connection.execute(sa.text("SELECT set_config('work_mem', :memory, false)"), {"memory": WORK_MEMORY})
+            connection.execute(
+                sa.text("SELECT set_config('work_mem', :memory, false)"), {"memory": WORK_MEMORY}
+            )
         for _ in range(3):
             started, cpu_before = time.perf_counter(), _backend_cpu_seconds(pids)
             connection.execute(sa.text(BASELINE)).one()
@@ -247,7 +249,9 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def project_path(url: str, batch_size: int, parallel_batches: int, through_dagster: bool, dry_run: bool) -> dict:
+def project_path(
+    url: str, batch_size: int, parallel_batches: int, through_dagster: bool, dry_run: bool
+) -> dict:
     """Run in its own process: the all-organizations refresh, as storage_totals_job runs it (or the
     job itself, in process, recording three events per organization on a temporary instance)."""
     from jobs_orchestration.db.engine import create_db_engine
@@ -260,8 +264,8 @@ def project_path(url: str, batch_size: int, parallel_batches: int, through_dagst
     if through_dagster:
         import dagster as dg
 
-        from jobs_orchestration.defs.storage.jobs import storage_totals_job
         from jobs_orchestration.defs.resources import PlatformDatabase
+        from jobs_orchestration.defs.storage.jobs import storage_totals_job
 
         rss_before = _peak_rss_mb()
         started = time.perf_counter()
@@ -272,7 +276,10 @@ def project_path(url: str, batch_size: int, parallel_batches: int, through_dagst
                 run_config={
                     "ops": {
                         "refresh_all_organizations": {
-                            "config": {"organizations_per_batch": batch_size, "parallel_batches": parallel_batches}
+                            "config": {
+                                "organizations_per_batch": batch_size,
+                                "parallel_batches": parallel_batches,
+                            }
                         }
                     }
                 },
@@ -337,7 +344,9 @@ def run_scale(scale: float, batch_size: int, parallel_batches: int, with_dagster
         first = _in_fresh_process(url, batch_size, parallel_batches)
         steady = _in_fresh_process(url, batch_size, parallel_batches)
         dagster = (
-            _in_fresh_process(url, batch_size, parallel_batches, through_dagster=True) if with_dagster else None
+            _in_fresh_process(url, batch_size, parallel_batches, through_dagster=True)
+            if with_dagster
+            else None
         )
     return {
         **counts,
@@ -398,7 +407,9 @@ def main() -> None:
         f"({arguments.batch_size} organizations per transaction, {arguments.parallel_batches} transactions at once);"
     )
     print("dagster = storage_totals_job in process, events recorded on a temporary instance (--with-dagster)")
-    print("baseline = the SQL script under the server's settings; tuned = under a refresh's (no JIT, work_mem)")
+    print(
+        "baseline = the SQL script under the server's settings; tuned = under a refresh's (no JIT, work_mem)"
+    )
     header = (
         f"{'scale':>5} {'orgs':>5} {'files':>8} {'packages':>8} {'baseline s':>10} {'tuned s':>7} {'run':>7} "
         f"{'seconds':>8} {'ratio':>6} {'ratio tuned':>11} {'rows written':>12} {'RSS before MB':>13} {'peak RSS MB':>11}"
@@ -417,7 +428,9 @@ def main() -> None:
             )
     print()
     print("database CPU seconds (the PostgreSQL backends' own CPU time; blank when the server is remote)")
-    print(f"{'scale':>5} {'run':>7} {'baseline':>8} {'tuned':>6} {'run cpu':>7} {'ratio':>6} {'ratio tuned':>11} {'load 1m':>7}")
+    print(
+        f"{'scale':>5} {'run':>7} {'baseline':>8} {'tuned':>6} {'run cpu':>7} {'ratio':>6} {'ratio tuned':>11} {'load 1m':>7}"
+    )
     for r in results:
         for name in ("dry", "first", "steady"):
             run = r[name]
@@ -432,7 +445,9 @@ def main() -> None:
             )
     print()
     print("the first refresh's database CPU: compute (the dry run's) + writes (the rest)")
-    print(f"{'scale':>5} {'first':>6} {'compute':>7} {'writes':>6} {'writes %':>8} {'compute/tuned':>13} {'writes/tuned':>12}")
+    print(
+        f"{'scale':>5} {'first':>6} {'compute':>7} {'writes':>6} {'writes %':>8} {'compute/tuned':>13} {'writes/tuned':>12}"
+    )
     for r in results:
         first, dry, tuned = r["first"]["database_cpu"], r["dry"]["database_cpu"], r["tuned_baseline_cpu"]
         if None in (first, dry, tuned) or not first or not tuned:
@@ -442,7 +457,9 @@ def main() -> None:
             f"{r['scale']:>5} {first:>6.2f} {dry:>7.2f} {writes:>6.2f} {100 * writes / first:>7.0f}% "
             f"{dry / tuned:>13.2f} {writes / tuned:>12.2f}"
         )
-    print("targets: first-refresh database CPU <= 1.5 x the tuned script's, peak RSS <= 300 MB and flat as the data grows")
+    print(
+        "targets: first-refresh database CPU <= 1.5 x the tuned script's, peak RSS <= 300 MB and flat as the data grows"
+    )
 
 
 if __name__ == "__main__":

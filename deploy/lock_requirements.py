@@ -87,7 +87,9 @@ def main() -> int:
     if arguments.check:
         stale = [path for path, wanted in locks.items() if not path.exists() or path.read_text() != wanted]
         for path in stale:
-            print(f"{path} is out of date: run .venv/bin/python deploy/{Path(__file__).name}", file=sys.stderr)
+            print(
+                f"{path} is out of date: run .venv/bin/python deploy/{Path(__file__).name}", file=sys.stderr
+            )
         return 1 if stale else 0
     for path, wanted in locks.items():
         path.write_text(wanted)

@@ -14,6 +14,7 @@ from jobs_orchestration.failures import is_transient_code
 S3_DELETE_BATCH = 1000
 """The most keys one S3 DeleteObjects call takes."""
 
+
 @dataclass
 class DeleteOutcome:
     """What a bulk delete did: keys now gone (already missing counts as gone) and keys that failed."""

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from jobs_orchestration.db.migrate import upgrade
 from jobs_orchestration.db.schema import all_metadata
-from jobs_orchestration.devstack.stack import local_instance_config
+from jobs_orchestration.defs.resources import EmailParserDatabase, PlatformDatabase
 from jobs_orchestration.devstack.aws import (
     LOCAL_CREDENTIALS,
     LocalAws,
@@ -21,10 +21,9 @@ from jobs_orchestration.devstack.aws import (
     reset_moto,
     start_moto_server,
 )
-from jobs_orchestration.defs.resources import EmailParserDatabase, PlatformDatabase
+from jobs_orchestration.devstack.stack import local_instance_config
 from jobs_orchestration_tests.support.azurite import AzuriteUnavailable, running_azurite
 from jobs_orchestration_tests.support.postgres import PostgresUnavailable, temporary_database
-
 
 SERVICE_FIXTURES = {"database_url", "moto_endpoint", "azurite_connection_string", "synthesized"}
 """A test that uses one of these needs a service (PostgreSQL, moto, Azurite) or the CDK's node process."""

@@ -34,9 +34,7 @@ def cli_environment(**variables: str) -> dict[str, str]:
     """This process's environment without any AWS region, endpoint, queue or profile setting, plus
     `variables`; credentials are the local emulator's (never real ones)."""
     environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("AWS_", "JOBS_"))
+        name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "JOBS_"))
     }
     return {
         **environment,

@@ -20,11 +20,11 @@ import sys
 import tempfile
 import time
 import urllib.request
-from urllib.parse import quote
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY))

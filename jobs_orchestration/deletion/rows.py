@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy import Connection
+from sqlalchemy import ColumnElement, Connection
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import InstrumentedAttribute
 
 from jobs_orchestration.db.platform import (
     Dataset,
@@ -165,7 +166,9 @@ def forget(connection: Connection, owners: Sequence[Owner]) -> Forgotten:
     return result
 
 
-def _one_of(column: sa.ColumnElement[int], ids: Sequence[int]) -> sa.ColumnElement[bool]:
+def _one_of(
+    column: ColumnElement[int] | InstrumentedAttribute[int], ids: Sequence[int]
+) -> ColumnElement[bool]:
     """`column = ANY(array)`: one bound array instead of a placeholder per id, which halves the client's
     work for a batch of 1,000 rows."""
     return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.Integer)))
@@ -280,11 +283,11 @@ def remaining_in_scope(
             remaining.files += file_count
             remaining.ranges += range_count
             if room > 0 and file_count:
-                for row in connection.execute(files.order_by(File.id).limit(room)):
-                    note(FILES, row.id, f"s3://{row.s3_bucket}/{row.s3_key}")
+                for file_id, bucket, key in connection.execute(files.order_by(File.id).limit(room)):
+                    note(FILES, file_id, f"s3://{bucket}/{key}")
             if room > 0 and range_count:
-                for row in connection.execute(ranges.order_by(TimeSeriesRange.id).limit(room)):
-                    note(RANGES, row.id, row.location)
+                for range_id, location in connection.execute(ranges.order_by(TimeSeriesRange.id).limit(room)):
+                    note(RANGES, range_id, location)
     if dataset_id is not None:
         for asset_id, bucket, key in asset_rows(engine, dataset_id):
             remaining.assets += 1

@@ -15,6 +15,7 @@ after the shared work, as a run deleting them one after the other would.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -111,7 +112,7 @@ def delete_packages(
     request (an outage, say) is given to every request that shared it."""
     if dry_run:
         return [
-            _attempt(lambda request=request: delete_package(stores, *request, dry_run=True))
+            _attempt(functools.partial(delete_package, stores, *request, dry_run=True))
             for request in requests
         ]
     results: list[DeletionReport | Exception | None] = [None] * len(requests)
@@ -143,7 +144,7 @@ def delete_packages(
     # Left: a package requested again, or inside another request's tree. Deleted one at a time now,
     # they find what the shared work left of them (often nothing: already deleted).
     return [
-        result if result is not None else _attempt(lambda request=request: delete_package(stores, *request))
+        result if result is not None else _attempt(functools.partial(delete_package, stores, *request))
         for request, result in zip(requests, results, strict=True)
     ]
 

@@ -76,9 +76,7 @@ def mark_demo_deletions(connection: Connection, organization_id: int, user_node_
     if not roots:
         raise NotEnoughDemoData(f"dataset {kept.id} has no root folder or recording to delete")
     subtree = _with_descendants(roots, children)
-    untouched = [
-        p.id for p in packages if p.id not in subtree and p.package_type != PackageType.COLLECTION
-    ]
+    untouched = [p.id for p in packages if p.id not in subtree and p.package_type != PackageType.COLLECTION]
     if not untouched:
         raise NotEnoughDemoData(f"dataset {kept.id} has no package left READY for the refused deletion")
 

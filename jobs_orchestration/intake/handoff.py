@@ -327,7 +327,10 @@ class QueueIntake:
                 break
             result.received += len(messages)
             for item in map(self._parse, messages):
-                (rejected if isinstance(item, DeadLetter) else received).append(item)
+                if isinstance(item, DeadLetter):
+                    rejected.append(item)
+                else:
+                    received.append(item)
         return received, rejected
 
     @staticmethod
@@ -384,7 +387,7 @@ class QueueIntake:
         for item in received:
             job_type = JOB_TYPES[item.job.type_name]
             groups.setdefault((job_type.name, job_type.group(item.job)), []).append(item)
-        batches = []
+        batches: list[JobBatch] = []
         for (type_name, _), members in groups.items():
             size = JOB_TYPES[type_name].run_size(self.limits.batch_size, self.limits.changelog_batch_size)
             batches.extend(JobBatch(type_name, chunk) for chunk in self._chunks(members, size))

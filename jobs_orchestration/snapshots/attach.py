@@ -36,7 +36,10 @@ def attach_snapshot_to_order(
     """
     snapshot = connection.execute(
         sa.select(
-            snapshot_files.c.id, snapshot_files.c.storage_key, snapshot_files.c.deleted_at, snapshot_files.c.purged_at
+            snapshot_files.c.id,
+            snapshot_files.c.storage_key,
+            snapshot_files.c.deleted_at,
+            snapshot_files.c.purged_at,
         )
         .where(snapshot_files.c.file_id == file_id)
         .with_for_update()

@@ -364,9 +364,7 @@ class BatchResult:
         return self.deleted_count + len(self.errors) + self.unmarked
 
 
-def purge_batch(
-    engine: Engine, store: SnapshotStore, ids: Sequence[int], now: dt.datetime
-) -> BatchResult:
+def purge_batch(engine: Engine, store: SnapshotStore, ids: Sequence[int], now: dt.datetime) -> BatchResult:
     """Delete the files of the marked rows `ids` (ascending) and record them purged (see the module's
     docstring).
 

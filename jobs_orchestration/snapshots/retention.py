@@ -18,8 +18,8 @@ from jobs_orchestration.db.email_parser import OrderAttachment, SnapshotFile, Sn
 
 DEFAULT_RETENTION_DAYS = 7
 
-snapshot_files: sa.Table = SnapshotFile.__table__  # type: ignore[assignment]
-order_attachments: sa.Table = OrderAttachment.__table__  # type: ignore[assignment]
+snapshot_files: sa.Table = SnapshotFile.__table__
+order_attachments: sa.Table = OrderAttachment.__table__
 
 
 def retention_cutoff(now: dt.datetime, retention_days: int) -> dt.datetime:

@@ -286,7 +286,9 @@ def _refresh_batch(engine: Engine, organization_ids: list[int], dry_run: bool) -
         try:
             refreshed = refresh_organizations(engine, ids, dry_run=dry_run)
         except UnknownOrganization as error:  # deleted since the batch was listed: nothing to refresh
-            ids = [organization_id for organization_id in ids if organization_id not in error.organization_ids]
+            ids = [
+                organization_id for organization_id in ids if organization_id not in error.organization_ids
+            ]
             continue
         return BatchResult(list(refreshed.values()), time.perf_counter() - started)
 

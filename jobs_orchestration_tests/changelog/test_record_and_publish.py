@@ -254,7 +254,9 @@ def test_a_message_whose_rows_the_database_refuses_is_refused_alone(seeded_db):
     result = record(seeded_db, message(job_id="job-before"), too_long, message(job_id="job-after"))
 
     assert [outcome.refused for outcome in result.outcomes] == [False, True, False]
-    assert result.outcomes[1].refused_reason.startswith("the database refused its rows: StringDataRightTruncation")
+    assert result.outcomes[1].refused_reason.startswith(
+        "the database refused its rows: StringDataRightTruncation"
+    )
     assert [row.job_id for row in stored(seeded_db)] == ["job-before", "job-after"]
     with seeded_db.begin() as connection:
         audit = connection.execute(

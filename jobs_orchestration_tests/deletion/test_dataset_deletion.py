@@ -77,7 +77,6 @@ def test_dataset_with_mixed_packages_across_two_buckets_goes_whole(data, s3, pla
     assert metadata["dataset_assets_deleted"] == 2 and metadata["timeseries_ranges_deleted"] == 4
 
 
-
 def test_removing_a_dataset_removes_the_cache_rows_its_tombstones_still_have(data, platform_db):
     """Nothing cascades into package_storage: a cache row that outlived its package's closing (a
     refresh that raced the deletion) goes with the tombstone, and the other dataset's row stays."""
@@ -93,6 +92,7 @@ def test_removing_a_dataset_removes_the_cache_rows_its_tombstones_still_have(dat
     assert count_rows(engine, Dataset, Dataset.id == dataset) == 0
     assert count_rows(engine, PackageStorage, PackageStorage.package_id == tombstone) == 0
     assert count_rows(engine, PackageStorage, PackageStorage.package_id == kept_package) == 1
+
 
 def test_dataset_not_deleting_is_refused_before_anything_is_touched(data, s3, platform_db, delete_dataset):
     org = data.organization()
@@ -164,8 +164,14 @@ def test_a_package_of_another_organization_in_the_dataset_is_left_untouched(
         assert package_state(engine, foreign_series.package_id) == "DELETING"
         assert count_rows(engine, File, File.package_id == foreign) == 1
         assert count_rows(engine, PackageStorage, PackageStorage.package_id.in_(foreign_ids)) == 2
-        assert count_rows(engine, TimeSeriesChannel, TimeSeriesChannel.package_id == foreign_series.package_id) == 2
-        assert count_rows(engine, Package, Package.organization_id == org, Package.state != PackageState.DELETED) == 0
+        assert (
+            count_rows(engine, TimeSeriesChannel, TimeSeriesChannel.package_id == foreign_series.package_id)
+            == 2
+        )
+        assert (
+            count_rows(engine, Package, Package.organization_id == org, Package.state != PackageState.DELETED)
+            == 0
+        )
     audits = audit_rows(engine)[1:]
     assert [row.outcome for row in audits] == ["failed", "failed"]
     assert [row.detail["attempts"] for row in audits] == [1, 1]  # permanent: the op was not retried

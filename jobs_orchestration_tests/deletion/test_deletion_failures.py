@@ -9,8 +9,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from jobs_orchestration.db.platform import File, PackageType
 from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP, DELETE_PACKAGES_OP
 from jobs_orchestration.deletion import rows
-from jobs_orchestration.failures import is_transient
 from jobs_orchestration.devstack.aws import DATASET_BUCKET
+from jobs_orchestration.failures import is_transient
 from jobs_orchestration_tests.support.faults import record_delete_calls, wrap_s3_clients
 from jobs_orchestration_tests.support.platform_data import count_rows, keys_in, package_state
 from jobs_orchestration_tests.support.runs import audit_rows, step_metadata

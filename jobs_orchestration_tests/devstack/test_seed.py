@@ -6,7 +6,9 @@ from jobs_orchestration.devstack.aws import TIMESERIES_BUCKET
 from jobs_orchestration.devstack.seed import SeedSizes, http_object_writer, seed_email_parser, seed_platform
 from jobs_orchestration.snapshots.store import LocalFolderStore
 
-SIZES = SeedSizes(organizations=2, datasets_per_organization=2, packages_per_dataset=15, depth=4, snapshots=30)
+SIZES = SeedSizes(
+    organizations=2, datasets_per_organization=2, packages_per_dataset=15, depth=4, snapshots=30
+)
 
 
 def object_keys(s3, bucket):
@@ -22,7 +24,9 @@ def test_every_seeded_file_exists_in_s3(platform_db, local_aws):
     with platform_db.begin() as connection:
         files = connection.execute(sa.select(File.s3_bucket, File.s3_key, File.is_prefix)).all()
         locations = connection.execute(sa.select(TimeSeriesRange.location)).scalars().all()
-        packages = connection.execute(sa.select(Package.id, Package.parent_id, Package.dataset_id, Package.package_type)).all()
+        packages = connection.execute(
+            sa.select(Package.id, Package.parent_id, Package.dataset_id, Package.package_type)
+        ).all()
 
     assert summary.rows["organizations"] == 2 and summary.rows["datasets"] == 4
     stored = {bucket: object_keys(s3, bucket) for bucket in {f.s3_bucket for f in files}}

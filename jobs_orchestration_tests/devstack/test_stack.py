@@ -56,7 +56,9 @@ def test_the_stack_serves_the_ui_and_stops_without_leftovers(tmp_path, monkeypat
     assert not env_file.exists()  # it would point other shells at a stack that is gone
     gone, alive = psutil.wait_procs(descendants, timeout=10)
     assert alive == []
-    assert not any(t.name.startswith("moto") for t in threading.enumerate() if t.is_alive() and "serve" in t.name)
+    assert not any(
+        t.name.startswith("moto") for t in threading.enumerate() if t.is_alive() and "serve" in t.name
+    )
 
 
 def awkward_value(marker) -> str:

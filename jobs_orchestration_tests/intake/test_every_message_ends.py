@@ -5,17 +5,17 @@ to be redriven once the cause is fixed. Through the real sensor, jobs, moto serv
 from __future__ import annotations
 
 import dagster as dg
-import sqlalchemy as sa
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from jobs_orchestration.cli import main
 from jobs_orchestration.db.platform import DatasetChangelogEvent
 from jobs_orchestration.definitions import defs
 from jobs_orchestration.defs.intake.failed_runs import failed_run_messages_sensor
+from jobs_orchestration.defs.resources import BoundedS3Resource
 from jobs_orchestration.devstack.aws import DATASET_BUCKET
 from jobs_orchestration.devstack.stack import free_port
-from jobs_orchestration.defs.resources import BoundedS3Resource
 from jobs_orchestration_tests.support import job_messages as m
 from jobs_orchestration_tests.support.changelog import (
     DATASET_ID,

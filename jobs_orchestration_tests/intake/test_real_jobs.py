@@ -4,9 +4,8 @@ import dagster as dg
 
 from jobs_orchestration.definitions import defs
 from jobs_orchestration.defs.intake.definitions import sqs_jobs_sensor
-from jobs_orchestration_tests.support.queue import sqs_resource
 from jobs_orchestration_tests.support import job_messages as m
-from jobs_orchestration_tests.support.queue import send
+from jobs_orchestration_tests.support.queue import send, sqs_resource
 
 
 def test_routed_requests_are_valid_for_the_real_jobs(project_env, local_aws, instance):

@@ -9,8 +9,8 @@ import time
 import dagster as dg
 
 from jobs_orchestration.defs.intake.sensor import build_sqs_jobs_sensor
-from jobs_orchestration.intake.handoff import IntakeLimits
 from jobs_orchestration.defs.resources import SQSResource
+from jobs_orchestration.intake.handoff import IntakeLimits
 from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOB_TYPES
 from jobs_orchestration_tests.support.silent_endpoint import silent_endpoint
 

@@ -43,7 +43,9 @@ def component_crashes(crashes: int, rng: random.Random, workdir: Path) -> list[C
                 snapshot_root.mkdir()
                 return [
                     crash_scenarios.dataset_deletion_crashes(engine, url, aws, crashes=crashes, rng=rng),
-                    crash_scenarios.snapshot_cleanup_crashes(engine, url, snapshot_root, crashes=crashes, rng=rng),
+                    crash_scenarios.snapshot_cleanup_crashes(
+                        engine, url, snapshot_root, crashes=crashes, rng=rng
+                    ),
                     crash_scenarios.intake_crashes(engine, url, aws, crashes=crashes, rng=rng),
                 ]
             finally:
@@ -62,7 +64,9 @@ def whole_system_crashes(crashes: int, rng: random.Random, workdir: Path) -> lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--crashes", type=int, default=20, help="kills per component scenario (20)")
     parser.add_argument(
         "--system-crashes", type=int, default=None, help="kills per whole-system scenario (as --crashes)"

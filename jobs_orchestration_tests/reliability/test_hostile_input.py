@@ -10,9 +10,9 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from jobs_orchestration.defs.resources import SQSResource
 from jobs_orchestration.intake.dead_letters import MAX_ATTRIBUTE_CHARS
 from jobs_orchestration.intake.messages import MessageRejected, parse_job_message
-from jobs_orchestration.defs.resources import SQSResource
 from jobs_orchestration_tests.intake.conftest import intake_definitions
 from jobs_orchestration_tests.support.faults import wrap_clients
 from jobs_orchestration_tests.support.hostile_messages import HOSTILE_MESSAGES, VALID_MESSAGES, HostileMessage

@@ -142,8 +142,8 @@ def test_an_unreachable_database_fails_the_run_without_leaking_the_password(
 def test_a_dead_lettered_message_leaks_no_secret(canary_env, instance, capfd, caplog) -> None:
     from jobs_orchestration.defs.intake.sensor import build_sqs_jobs_sensor
     from jobs_orchestration.intake.handoff import IntakeLimits
-    from jobs_orchestration_tests.support.queue import sqs_resource
     from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOB_TYPES
+    from jobs_orchestration_tests.support.queue import sqs_resource
 
     capture_project_logs(caplog)
     send(canary_env, '{"DeletePackageJob": {"packageId": "1; DROP TABLE packages"}}')

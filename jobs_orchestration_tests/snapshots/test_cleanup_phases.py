@@ -268,9 +268,7 @@ def test_old_tombstones_are_deleted_and_recent_ones_kept(email_parser_db, snapsh
     )
     assert kept_for_ever.tombstones_purged == 0
     # Bounded like the file batches: two batches of two this run, the rest next run.
-    bounded = run_cleanup(
-        email_parser_db.engine, store, CleanupOptions(batch_size=2, max_batches=2), now=NOW
-    )
+    bounded = run_cleanup(email_parser_db.engine, store, CleanupOptions(batch_size=2, max_batches=2), now=NOW)
     assert bounded.tombstones_purged == 4
     rest = run_cleanup(email_parser_db.engine, store, CleanupOptions(), now=NOW)
     assert rest.tombstones_purged == 1

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from jobs_orchestration.db.engine import create_db_engine
 from jobs_orchestration.db.schema import platform_metadata
-from jobs_orchestration.storage_totals import refresh_all_organizations, refresh_organizations
 from jobs_orchestration.storage_totals import refresh as refresh_module
+from jobs_orchestration.storage_totals import refresh_all_organizations, refresh_organizations
 from jobs_orchestration_tests.support.platform_tree import cached_sizes
 from jobs_orchestration_tests.support.random_platform import PACKAGE_STATES, generate, load
 
@@ -71,7 +71,6 @@ def test_sqlite_gives_the_same_totals_for_local_runs(tmp_path, seed):
     engine.dispose()
 
 
-
 def test_an_organization_deleted_while_all_are_refreshed_is_left_out(platform_db, monkeypatch):
     platform = generate(random.Random(3000), organizations=4)
     load(platform_db.engine, platform)
@@ -95,5 +94,7 @@ def test_an_organization_deleted_while_all_are_refreshed_is_left_out(platform_db
     monkeypatch.setattr(refresh_module, "refresh_organizations", deleted_once_listed)
     batches = list(refresh_all_organizations(platform_db.engine, batch_size=3, parallel_batches=2))
 
-    assert [t.organization_id for batch in batches for t in batch.organizations] == sorted(platform.organizations)
+    assert [t.organization_id for batch in batches for t in batch.organizations] == sorted(
+        platform.organizations
+    )
     assert cached_sizes(platform_db.engine) == platform.expected()

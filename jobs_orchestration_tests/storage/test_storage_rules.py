@@ -183,7 +183,6 @@ def test_an_organization_with_nothing_left_reports_the_rows_it_removed(engine, t
     assert totals.levels[Level.PACKAGE].counts == {"packages": 0, "packages_with_files": 0, "files": 0}
 
 
-
 def test_a_row_whose_package_is_gone_is_removed(engine, tree):
     """package_storage has no foreign key to packages: a row that outlived its package (a refresh that
     raced the package's removal) is stale like any other and the next refresh removes it."""
@@ -205,6 +204,7 @@ def test_a_row_whose_package_is_gone_is_removed(engine, tree):
     assert cached_sizes(engine)["package"] == {kept: 3}
     assert totals.levels[Level.PACKAGE].rows_changed == 1
 
+
 def test_a_row_filed_under_another_organization_moves_with_its_package(engine, tree):
     first, second = tree.organization(), tree.organization()
     package = tree.package(tree.dataset(first), files=(60,))
@@ -212,7 +212,9 @@ def test_a_row_filed_under_another_organization_moves_with_its_package(engine, t
     target = tree.dataset(second)
     with engine.begin() as connection:
         connection.execute(
-            sa.text("UPDATE packages SET organization_id = :organization, dataset_id = :dataset WHERE id = :id"),
+            sa.text(
+                "UPDATE packages SET organization_id = :organization, dataset_id = :dataset WHERE id = :id"
+            ),
             {"organization": second, "dataset": target, "id": package},
         )
 

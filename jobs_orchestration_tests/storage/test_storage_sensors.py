@@ -95,7 +95,10 @@ def test_a_run_that_changed_organizations_gets_a_refresh_of_each(instance):
     run_id = requests[0].tags["deletion_run_id"]
     assert [r.run_key for r in requests] == [f"{run_id}:3", f"{run_id}:7"]
     assert all(r.job_name == "storage_refresh_job" and r.tags["trace_id"] == "abc" for r in requests)
-    assert requests[0].run_config["ops"]["organization_storage"]["config"] == {"dry_run": False, "sources": []}
+    assert requests[0].run_config["ops"]["organization_storage"]["config"] == {
+        "dry_run": False,
+        "sources": [],
+    }
 
 
 def test_a_run_that_changed_no_organization_gets_none(instance):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jobs_orchestration.devstack.aws import LocalAws
 from jobs_orchestration.defs.resources import AlertsResource
+from jobs_orchestration.devstack.aws import LocalAws
 from jobs_orchestration_tests.support.changelog import TopicSubscriber
 
 WEBSERVER_URL = "http://dagster.example:3000"

@@ -301,7 +301,7 @@ def _hostile() -> list[HostileMessage]:
     # -- changelog events -----------------------------------------------------------------------------
     changelog = "DatasetChangelogEventJob"
     sql_type = "UPDATE_NAME'; DELETE FROM datasets; --"
-    for label, events, reason in [
+    for label, event_list, reason in [
         (
             "events an object",
             UPDATE_NAME,
@@ -420,7 +420,7 @@ def _hostile() -> list[HostileMessage]:
             unknown_event(1, "NOPE"),
         ),
     ]:
-        add(f"changelog: {label}", _json(changelog, _changelog(events=events)), reason)
+        add(f"changelog: {label}", _json(changelog, _changelog(events=event_list)), reason)
     single_type_only = _changelog(events=_DROP, eventType="UPDATE_NAME")
     add(
         "changelog: single-event form without eventDetail",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs_orchestration.defs.resources import SQSResource
 from jobs_orchestration.devstack.aws import LocalAws
 from jobs_orchestration.intake.dead_letters import REASON, SOURCE_MESSAGE_ID
-from jobs_orchestration.defs.resources import SQSResource
 
 
 def sqs_resource(aws: LocalAws) -> SQSResource:

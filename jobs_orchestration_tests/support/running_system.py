@@ -270,7 +270,9 @@ class RunningSystem:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
-    def wait_until_done(self, producer_job_ids: set[str], timeout: float, *, failures_expected: bool = False) -> None:
+    def wait_until_done(
+        self, producer_job_ids: set[str], timeout: float, *, failures_expected: bool = False
+    ) -> None:
         """Wait until every message's work is done (see every_message_done); on timeout, the failure
         says which messages have no successful run and what the runs and the queue are doing."""
         try:
@@ -339,9 +341,10 @@ class RunningSystem:
     ) -> str | None:
         """The id of the `job_name` run carrying the message whose step has started, if there is one."""
         for run in self.runs(job_name):
-            if producer_job_id in run.producer_job_ids and instance.get_records_for_run(
-                run.run_id, of_type=dg.DagsterEventType.STEP_START
-            ).records:
+            if (
+                producer_job_id in run.producer_job_ids
+                and instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_START).records
+            ):
                 return run.run_id
         return None
 
@@ -358,4 +361,3 @@ class RunningSystem:
                 process.kill()
         psutil.wait_procs(alive, timeout=10)
         return bool(alive)
-

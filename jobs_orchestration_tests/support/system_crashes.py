@@ -180,7 +180,7 @@ def snapshot_cleanup_crashes(system: RunningSystem, *, crashes: int, rng: random
         run_id = system.launch("snapshot_cleanup_job", run_config)
         tally.sent += 1
 
-        def marking_begun() -> bool:
+        def marking_begun(expired: list[str] = expired) -> bool:
             with system.engine.connect() as connection:
                 return bool(
                     connection.execute(
@@ -202,7 +202,7 @@ def snapshot_cleanup_crashes(system: RunningSystem, *, crashes: int, rng: random
         else:
             tally.missed += 1
 
-        def retried_and_done() -> bool:
+        def retried_and_done(run_id: str = run_id) -> bool:
             runs = [run for run in system.runs("snapshot_cleanup_job")]
             group = [run for run in runs if run.tags.get("dagster/root_run_id", run.run_id) == run_id]
             return any(run.status == "SUCCESS" for run in group) and not any(
@@ -210,7 +210,9 @@ def snapshot_cleanup_crashes(system: RunningSystem, *, crashes: int, rng: random
             )
 
         try:
-            system.wait_for("the cleanup run or its retry succeeded", retried_and_done, COMPLETION_TIMEOUT_SECONDS, 2)
+            system.wait_for(
+                "the cleanup run or its retry succeeded", retried_and_done, COMPLETION_TIMEOUT_SECONDS, 2
+            )
             tally.completed += 1
         except AssertionError as error:
             tally.lost += 1

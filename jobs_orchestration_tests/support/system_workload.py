@@ -131,7 +131,9 @@ def effects_missing(engine: Engine, s3: Any, workload: Workload) -> list[str]:
     with engine.connect() as connection:
         present = set(
             connection.execute(
-                sa.select(Dataset.id).where(Dataset.id.in_(workload.deleted_datasets + workload.kept_datasets))
+                sa.select(Dataset.id).where(
+                    Dataset.id.in_(workload.deleted_datasets + workload.kept_datasets)
+                )
             ).scalars()
         )
         leftover_packages = connection.execute(
@@ -160,13 +162,19 @@ def effects_missing(engine: Engine, s3: Any, workload: Workload) -> list[str]:
     if leftover_files:
         problems.append(f"{leftover_files} file row(s) of deleted packages left")
     if sorted(job_id for job_id, _ in changelog) != sorted(workload.changelog_job_ids):
-        problems.append(f"changelog rows {sorted(j for j, _ in changelog)} != {sorted(workload.changelog_job_ids)}")
+        problems.append(
+            f"changelog rows {sorted(j for j, _ in changelog)} != {sorted(workload.changelog_job_ids)}"
+        )
     problems += [f"changelog event of {job_id} not published" for job_id, at in changelog if at is None]
     if len(audited_done) != len(workload.deletion_job_ids):
-        problems.append(f"deletions without a successful audit row: {workload.deletion_job_ids - audited_done}")
+        problems.append(
+            f"deletions without a successful audit row: {workload.deletion_job_ids - audited_done}"
+        )
 
     buckets = {bucket for bucket, _ in workload.deleted_objects | workload.kept_objects}
     stored = {(bucket, key) for bucket in buckets for key in keys_in(s3, bucket)}
     problems += [f"s3://{b}/{k} should be gone" for b, k in sorted(workload.deleted_objects & stored)]
-    problems += [f"s3://{b}/{k} was deleted but should stay" for b, k in sorted(workload.kept_objects - stored)]
+    problems += [
+        f"s3://{b}/{k} was deleted but should stay" for b, k in sorted(workload.kept_objects - stored)
+    ]
     return problems

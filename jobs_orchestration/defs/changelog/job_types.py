@@ -50,4 +50,4 @@ def changelog_message(
     )
 
 
-SQS_JOB_TYPES = [SqsJobType(DATASET_CHANGELOG, [dataset_changelog_job], changelog_run)]
+SQS_JOB_TYPES: list[SqsJobType] = [SqsJobType(DATASET_CHANGELOG, [dataset_changelog_job], changelog_run)]

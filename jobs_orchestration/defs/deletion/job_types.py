@@ -60,7 +60,7 @@ def delete_dataset_run(batch: RunBatch[DeleteDatasetJob]) -> dg.RunRequest:
     )
 
 
-SQS_JOB_TYPES = [
+SQS_JOB_TYPES: list[SqsJobType] = [
     SqsJobType(DELETE_PACKAGE, [delete_package_job], delete_packages_run),
     SqsJobType(DELETE_DATASET, [delete_dataset_job], delete_dataset_run),
 ]

@@ -238,7 +238,9 @@ def _finish(
     # The one tag operators filter deletions by (the figures are in the metadata), and the organizations
     # whose storage totals the run's success should refresh.
     changed = {r.organization_id for r in reports if r.changed_storage}
-    context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: overall, **changed_organizations_tag(changed)})
+    context.instance.add_run_tags(
+        context.run_id, {OUTCOME_TAG: overall, **changed_organizations_tag(changed)}
+    )
     unsettled = [r for r in problems if id(r) not in dead_lettered] + unfound_launches
     if unsettled:
         raise dg.Failure(

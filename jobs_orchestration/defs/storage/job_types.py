@@ -30,6 +30,6 @@ def cache_population_run(batch: RunBatch[CachePopulationJob]) -> dg.RunRequest:
     )
 
 
-SQS_JOB_TYPES = [
+SQS_JOB_TYPES: list[SqsJobType] = [
     SqsJobType(CACHE_POPULATION, [storage_refresh_job, storage_totals_job], cache_population_run)
 ]

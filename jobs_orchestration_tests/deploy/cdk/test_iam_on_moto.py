@@ -232,7 +232,11 @@ def test_the_code_server_policy_is_sufficient_and_minimal(deployment, recorder, 
     sent = send_dead_letters(
         sqs,
         deployment.dead_letter_queue_url,
-        [DeadLetter("m-12", job_messages.delete_package(package_id=12), "run failed", "run_failure", "run-1")],
+        [
+            DeadLetter(
+                "m-12", job_messages.delete_package(package_id=12), "run failed", "run_failure", "run-1"
+            )
+        ],
     )
     assert sent.all_sent, sent.errors
     # dead_letter_queue_sensor reads the dead letters without consuming them; the alerts go to
