@@ -16,7 +16,7 @@ test: $(STAMP) azurite
 # The unit lane: every test that needs no PostgreSQL, moto, Azurite or node (conftest.py marks the rest
 # `integration` from the fixtures they use).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not integration and not localstack" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
 
 # What CI checks besides the tests: lint and format (ruff), types (mypy on the package), the layering
 # (import-linter's contracts in pyproject.toml), the definitions as `dg` loads them, and the lock files.

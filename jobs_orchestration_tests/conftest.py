@@ -40,7 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     integration"` (`make test-fast`) is the unit lane: no PostgreSQL, no moto, no network."""
     for item in items:
         needs_service = SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
-        if needs_service or item.get_closest_marker("slow"):
+        if needs_service or item.get_closest_marker("slow") or item.get_closest_marker("localstack"):
             item.add_marker(pytest.mark.integration)
 
 
