@@ -9,9 +9,11 @@ STAMP := $(VENV)/.installed
 dev: $(STAMP)
 	$(BIN)/jobs-orchestration dev
 
+# One pytest worker per core (pytest-xdist), a test file to a worker: most tests wait on PostgreSQL, moto or
+# a process they started, so two workers keep both cores busy. Each worker has its own database and moto.
 test: $(STAMP) azurite
 	scripts/ensure-postgres.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 # The unit lane: every test that needs no PostgreSQL, moto, Azurite or node (conftest.py marks the rest
 # `integration` from the fixtures they use).
