@@ -212,7 +212,12 @@ def run_cleanup(
             while len(in_flight) > options.delete_workers:
                 report.add(in_flight.popleft().result())
 
-        with ThreadPoolExecutor(options.delete_workers, thread_name_prefix="snapshot-purge") as pool:
+        # The store's run of deletes (the local store keeps its folders open for it) ends after the
+        # pool has finished every batch.
+        with (
+            store.deleting(),
+            ThreadPoolExecutor(options.delete_workers, thread_name_prefix="snapshot-purge") as pool,
+        ):
             try:
                 # Rows an earlier run marked but could not purge go first, so failures are never lost.
                 after = 0
@@ -354,6 +359,11 @@ def purge_batch(
     result = BatchResult()
     in_batch = snapshot_files.c.id.between(ids[0], ids[-1])
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # The purge's commit need not wait for its WAL to reach the disk: if the database loses it
+            # in a crash, the rows are left marked, which the next run and the attach already handle
+            # (the mark's commit, which must be durable before any file goes, stays synchronous).
+            connection.execute(sa.text("SET LOCAL synchronous_commit = off"))
         purged = connection.execute(
             sa.update(snapshot_files)
             .where(in_batch, is_still_purgeable())
