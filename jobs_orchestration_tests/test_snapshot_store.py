@@ -145,9 +145,20 @@ def test_a_run_of_deletes_opens_each_folder_once_and_closes_them_at_its_end(tmp_
     assert sorted(first.deleted + second.deleted) == sorted(keys + ["never/there.pdf"])
     assert first.errors == second.errors == {}
     assert list(store.iter_keys()) == []
-    with store.deleting(), pytest.raises(RuntimeError, match="already open"):
+
+
+def test_overlapping_runs_of_deletes_keep_the_folders_open_until_the_last_ends(tmp_path):
+    store = LocalFolderStore(tmp_path / "root")
+    for key in ("a/1.pdf", "a/2.pdf", "a/3.pdf"):
+        store.put(key, b"x")
+    before = open_descriptors()
+    with store.deleting():
         with store.deleting():
-            pass
+            assert store.delete_many(["a/1.pdf"]).deleted == ["a/1.pdf"]
+        assert len(open_descriptors() - before) == 1  # the outer run still uses the folder
+        assert store.delete_many(["a/2.pdf"]).deleted == ["a/2.pdf"]
+    assert open_descriptors() == before
+    assert list(store.iter_keys()) == ["a/3.pdf"]
 
 
 def test_a_folder_replaced_during_a_run_of_deletes_is_looked_at_again(tmp_path):

@@ -11,7 +11,9 @@ Two phases per batch, each batch bounded, each one statement:
    the transaction commits. So `purged_at` is only ever committed for a file that is gone. A crash in
    between rolls back: the rows stay marked and the next run retries them first (deleting an already
    missing file is success); an attach meanwhile finds the row marked and checks whether its file is
-   still there (attach.py).
+   still there (attach.py). That is also why the purge commits without waiting for its WAL to reach
+   the disk (`synchronous_commit = off`, that transaction only): a purge the database loses in a crash
+   is the same case. The mark's commit is durable before any file goes.
 Both updates write only unindexed columns of a table with room on its pages (migration
 email_parser_0003_hot_updates), so PostgreSQL can make them HOT: a new row version on the same page
 and no index entry, which is most of what separated them from the seed's bare DELETE.

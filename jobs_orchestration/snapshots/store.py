@@ -101,6 +101,7 @@ class LocalFolderStore(SnapshotStore):
         """Folder (as in a key) -> descriptor and the path it was opened at, kept for the run of deletes
         `deleting` opened."""
         self._open_folders_lock = threading.Lock()
+        self._runs_of_deletes = 0
 
     def path_for(self, key: str) -> Path:
         validate_key(key)
@@ -149,16 +150,20 @@ class LocalFolderStore(SnapshotStore):
         hundreds of folders). Before each call uses a kept folder, the kernel's own path of the opened
         folder (/proc/self/fd) must still be the one it was opened at: a folder moved away or replaced
         meanwhile is opened afresh, with the full check. The descriptors are closed only here, after
-        every call has returned; at most MAX_OPEN_FOLDERS are kept. Runs do not nest."""
+        every call has returned; at most MAX_OPEN_FOLDERS are kept. Runs that overlap (two cleanups
+        given one store object) share the folders, which stay open until the last of them ends."""
         with self._open_folders_lock:
-            if self._open_folders is not None:
-                raise RuntimeError(f"{self.url}: a run of deletes is already open on this store")
-            self._open_folders = {}
+            if self._open_folders is None:
+                self._open_folders = {}
+            self._runs_of_deletes += 1
         try:
             yield
         finally:
             with self._open_folders_lock:
-                folders, self._open_folders = self._open_folders, None
+                self._runs_of_deletes -= 1
+                folders: dict[str, tuple[int, str]] = {}
+                if not self._runs_of_deletes:
+                    folders, self._open_folders = self._open_folders or {}, None
             for folder_fd, _ in folders.values():
                 os.close(folder_fd)
 
