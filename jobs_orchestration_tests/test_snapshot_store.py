@@ -124,6 +124,64 @@ def test_a_write_never_goes_through_what_sits_at_its_temporary_name(tmp_path, pl
     assert list(store.iter_keys()) == ["2026/a.pdf"]
 
 
+def open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_a_run_of_deletes_opens_each_folder_once_and_closes_them_at_its_end(tmp_path):
+    store = LocalFolderStore(tmp_path / "root")
+    keys = [f"{folder}/{i}.pdf" for folder in ("a", "b", "c/d") for i in range(4)]
+    for key in keys:
+        store.put(key, b"x")
+    opened = []
+    original = store._open_folder
+
+    def counting_open_folder(folder):
+        opened.append(folder)
+        return original(folder)
+
+    store._open_folder = counting_open_folder
+    before = open_descriptors()
+    with store.deleting():
+        first = store.delete_many(keys[::2])
+        second = store.delete_many(keys[1::2] + ["never/there.pdf"])
+        assert len(open_descriptors() - before) == 3  # a, b and c/d stay open for the run
+    assert open_descriptors() == before
+    assert sorted(opened) == ["a", "b", "c/d", "never"]  # the missing folder is not kept
+    assert sorted(first.deleted + second.deleted) == sorted(keys + ["never/there.pdf"])
+    assert first.errors == second.errors == {}
+    assert list(store.iter_keys()) == []
+
+
+def test_overlapping_runs_of_deletes_keep_the_folders_open_until_the_last_ends(tmp_path):
+    store = LocalFolderStore(tmp_path / "root")
+    for key in ("a/1.pdf", "a/2.pdf", "a/3.pdf"):
+        store.put(key, b"x")
+    before = open_descriptors()
+    with store.deleting():
+        with store.deleting():
+            assert store.delete_many(["a/1.pdf"]).deleted == ["a/1.pdf"]
+        assert len(open_descriptors() - before) == 1  # the outer run still uses the folder
+        assert store.delete_many(["a/2.pdf"]).deleted == ["a/2.pdf"]
+    assert open_descriptors() == before
+    assert list(store.iter_keys()) == ["a/3.pdf"]
+
+
+def test_a_folder_replaced_during_a_run_of_deletes_is_looked_at_again(tmp_path):
+    """A folder kept open for the run may be moved away and another put at its name (a restore): a file
+    missing from the folder as first opened is looked for in the folder now at that name."""
+    store = LocalFolderStore(tmp_path / "root")
+    store.put("2026/a.pdf", b"a")
+    store.put("2026/b.pdf", b"b")
+    with store.deleting():
+        assert store.delete_many(["2026/a.pdf"]).deleted == ["2026/a.pdf"]
+        os.rename(store.root / "2026", store.root / "moved")
+        store.put("2026/c.pdf", b"c")
+        outcome = store.delete_many(["2026/c.pdf", "2026/b.pdf"])
+    assert sorted(outcome.deleted) == ["2026/b.pdf", "2026/c.pdf"] and outcome.errors == {}
+    assert sorted(store.iter_keys()) == ["moved/b.pdf"]  # unlinked only by the name the key gives
+
+
 def test_s3_bulk_delete_goes_in_batches_of_1000(local_aws):
     client = local_aws.client("s3")
     calls = []
@@ -202,6 +260,30 @@ def test_azure_per_blob_errors_are_reported(azurite_connection_string):
     assert outcome.deleted == ["a.pdf"]
     assert list(outcome.errors) == ["leased.pdf"] and "412" in outcome.errors["leased.pdf"]
     assert store.exists("leased.pdf") and not store.exists("a.pdf")
+
+
+def test_azure_a_batch_the_service_refuses_is_deleted_blob_by_blob(azurite_connection_string):
+    from azure.core.exceptions import HttpResponseError
+
+    container = new_azure_container(azurite_connection_string)
+    store = AzureBlobSnapshotStore(container, "p")
+    for key in ("a.pdf", "b.pdf", "leased.pdf"):
+        store.put(key, b"x")
+    container.get_blob_client("p/leased.pdf").acquire_lease(lease_duration=-1)
+    batches = []
+
+    def refused_delete_blobs(*names, **kwargs):
+        batches.append(len(names))
+        error = HttpResponseError(message="This operation is not supported")
+        error.status_code = 501
+        raise error
+
+    container.delete_blobs = refused_delete_blobs
+    outcome = store.delete_many(["a.pdf", "b.pdf", "never.pdf", "leased.pdf"])
+    assert batches == [4]
+    assert sorted(outcome.deleted) == ["a.pdf", "b.pdf", "never.pdf"]
+    assert list(outcome.errors) == ["leased.pdf"] and "412" in outcome.errors["leased.pdf"]
+    assert list(store.iter_keys()) == ["leased.pdf"]
 
 
 def test_azure_store_is_chosen_by_url(azurite_connection_string, monkeypatch):

@@ -11,7 +11,9 @@ Two phases per batch, each batch bounded, each one statement:
    the transaction commits. So `purged_at` is only ever committed for a file that is gone. A crash in
    between rolls back: the rows stay marked and the next run retries them first (deleting an already
    missing file is success); an attach meanwhile finds the row marked and checks whether its file is
-   still there (attach.py).
+   still there (attach.py). That is also why the purge commits without waiting for its WAL to reach
+   the disk (`synchronous_commit = off`, that transaction only): a purge the database loses in a crash
+   is the same case. The mark's commit is durable before any file goes.
 Both updates write only unindexed columns of a table with room on its pages (migration
 email_parser_0003_hot_updates), so PostgreSQL can make them HOT: a new row version on the same page
 and no index entry, which is most of what separated them from the seed's bare DELETE.
@@ -231,7 +233,12 @@ def run_cleanup(
             while len(in_flight) > options.delete_workers:
                 collect_oldest()
 
-        with ThreadPoolExecutor(options.delete_workers, thread_name_prefix="snapshot-purge") as pool:
+        # The store's run of deletes (the local store keeps its folders open for it) ends after the
+        # pool has finished every batch.
+        with (
+            store.deleting(),
+            ThreadPoolExecutor(options.delete_workers, thread_name_prefix="snapshot-purge") as pool,
+        ):
             try:
                 # Rows an earlier run marked but could not purge go first, so failures are never lost.
                 after = 0
@@ -377,6 +384,11 @@ def purge_batch(engine: Engine, store: SnapshotStore, ids: Sequence[int], now: d
     result = BatchResult()
     in_batch = snapshot_files.c.id.between(ids[0], ids[-1])
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # The purge's commit need not wait for its WAL to reach the disk: if the database loses it
+            # in a crash, the rows are left marked, which the next run and the attach already handle
+            # (the mark's commit, which must be durable before any file goes, stays synchronous).
+            connection.execute(sa.text("SET LOCAL synchronous_commit = off"))
         purged = connection.execute(
             sa.update(snapshot_files)
             .where(in_batch, is_still_purgeable())

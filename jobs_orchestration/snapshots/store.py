@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import logging
 import os
 import posixpath
 import secrets
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,13 @@ from jobs_orchestration import settings
 # Re-exported: the bulk S3 delete lives in a neutral module every job shares.
 from jobs_orchestration.aws_s3 import DeleteOutcome, delete_s3_keys
 
+log = logging.getLogger(__name__)
+
 AZURE_DELETE_BATCH = 256
 """The most blobs one Azure Blob batch request takes."""
+MAX_OPEN_FOLDERS = 1024
+"""Folders a local store keeps open for a run of deletes (see `LocalFolderStore.deleting`); past this
+many, a folder is opened for the call that needs it and closed again, as outside a run."""
 
 
 class UnsafeStorageKey(ValueError):
@@ -79,11 +86,22 @@ class SnapshotStore(abc.ABC):
         if outcome.errors:
             raise OSError(f"could not delete snapshot {key!r}: {outcome.errors[key]}")
 
+    @contextlib.contextmanager
+    def deleting(self) -> Iterator[None]:
+        """A run of `delete_many` calls, possibly from several threads, that may share what one call
+        would set up and tear down (the local store's opened folders). Calls outside it work alike."""
+        yield
+
 
 class LocalFolderStore(SnapshotStore):
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         self.url = self.root.as_uri()
+        self._open_folders: dict[str, tuple[int, str]] | None = None
+        """Folder (as in a key) -> descriptor and the path it was opened at, kept for the run of deletes
+        `deleting` opened."""
+        self._open_folders_lock = threading.Lock()
+        self._runs_of_deletes = 0
 
     def path_for(self, key: str) -> Path:
         validate_key(key)
@@ -125,11 +143,35 @@ class LocalFolderStore(SnapshotStore):
     def exists(self, key: str) -> bool:
         return self.path_for(key).is_file()
 
+    @contextlib.contextmanager
+    def deleting(self) -> Iterator[None]:
+        """Keep each folder `delete_many` opens open until the run ends, so a folder is resolved and
+        opened once per run rather than once per call (a cleanup batch of 5,000 files spreads over
+        hundreds of folders). Before each call uses a kept folder, the kernel's own path of the opened
+        folder (/proc/self/fd) must still be the one it was opened at: a folder moved away or replaced
+        meanwhile is opened afresh, with the full check. The descriptors are closed only here, after
+        every call has returned; at most MAX_OPEN_FOLDERS are kept. Runs that overlap (two cleanups
+        given one store object) share the folders, which stay open until the last of them ends."""
+        with self._open_folders_lock:
+            if self._open_folders is None:
+                self._open_folders = {}
+            self._runs_of_deletes += 1
+        try:
+            yield
+        finally:
+            with self._open_folders_lock:
+                self._runs_of_deletes -= 1
+                folders: dict[str, tuple[int, str]] = {}
+                if not self._runs_of_deletes:
+                    folders, self._open_folders = self._open_folders or {}, None
+            for folder_fd, _ in folders.values():
+                os.close(folder_fd)
+
     def delete_many(self, keys: Sequence[str]) -> DeleteOutcome:
         # Unlinking removes a symlink itself, never its target, so only the folder a file is in must
-        # resolve inside the root. Each folder is resolved and opened once per call, and its files are
-        # unlinked by name relative to it: no path is walked again per file, and a folder swapped for a
-        # link after the check does not redirect the deletes.
+        # resolve inside the root. Each folder is resolved and opened once per call (once per run inside
+        # `deleting`), and its files are unlinked by name relative to it: no path is walked again per
+        # file, and a folder swapped for a link after the check does not redirect the deletes.
         outcome = DeleteOutcome()
         by_folder: dict[str, list[tuple[str, str]]] = {}
         for key in keys:
@@ -140,9 +182,10 @@ class LocalFolderStore(SnapshotStore):
                 continue
             folder, _, name = key.rpartition("/")
             by_folder.setdefault(folder, []).append((key, name))
+        unlink, deleted = os.unlink, outcome.deleted
         for folder, files in by_folder.items():
             try:
-                folder_fd = self._open_folder(folder)
+                folder_fd, owned = self._folder_for_deletes(folder)
             except FileNotFoundError:
                 outcome.deleted.extend(key for key, _ in files)  # the folder, and so its files, are gone
                 continue
@@ -152,27 +195,60 @@ class LocalFolderStore(SnapshotStore):
             try:
                 for key, name in files:
                     try:
-                        os.unlink(name, dir_fd=folder_fd)
+                        unlink(name, dir_fd=folder_fd)
                     except FileNotFoundError:
-                        outcome.deleted.append(key)
+                        deleted.append(key)
                     except OSError as error:
                         outcome.errors[key] = str(error)
                     else:
-                        outcome.deleted.append(key)
+                        deleted.append(key)
             finally:
-                os.close(folder_fd)
+                if owned:
+                    os.close(folder_fd)
         return outcome
+
+    def _folder_for_deletes(self, folder: str) -> tuple[int, bool]:
+        """A descriptor of the folder, and whether the caller must close it (False when it belongs to
+        the run `deleting` opened)."""
+        open_folders = self._open_folders
+        if open_folders is None:
+            return self._open_folder(folder), True
+        kept = open_folders.get(folder)
+        if kept is not None:
+            folder_fd, opened_at = kept
+            if _opened_path(folder_fd) == opened_at:
+                return folder_fd, False
+            return self._open_folder(folder), True  # moved or replaced since: not the folder to use
+        folder_fd = self._open_folder(folder)
+        path = _opened_path(folder_fd)
+        with self._open_folders_lock:
+            open_folders = self._open_folders
+            if open_folders is None or path is None or len(open_folders) >= MAX_OPEN_FOLDERS:
+                return folder_fd, True
+            if folder in open_folders:  # another thread opened it meanwhile: keep one descriptor
+                os.close(folder_fd)
+                return open_folders[folder][0], False
+            open_folders[folder] = (folder_fd, path)
+            return folder_fd, False
 
     def _open_folder(self, folder: str) -> int:
         resolved = self.root.joinpath(*folder.split("/")).resolve() if folder else self.root
         if not resolved.is_relative_to(self.root):
             raise UnsafeStorageKey(f"storage folder {folder!r} resolves outside the store root")
-        return os.open(resolved, os.O_RDONLY | os.O_DIRECTORY)
+        return os.open(resolved, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
     def iter_keys(self) -> Iterator[str]:
         for path in self.root.rglob("*"):
             if path.is_file() and not path.name.startswith("."):
                 yield path.relative_to(self.root).as_posix()
+
+
+def _opened_path(folder_fd: int) -> str | None:
+    """Where the kernel says the opened folder is now, or None where it cannot tell (no /proc)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{folder_fd}")
+    except OSError:
+        return None
 
 
 def _create_new_file(folder_fd: int, stem: str, suffix: str, attempts: int = 8) -> tuple[str, int]:
@@ -281,11 +357,24 @@ class AzureBlobSnapshotStore(SnapshotStore):
         return outcome
 
     def _delete_batch(self, names: list[str], *, rename: Callable[[str], str]) -> DeleteOutcome:
-        """One batch request; the sub-responses come back in request order, one per blob."""
+        """One batch request; the sub-responses come back in request order, one per blob. A batch the
+        service refuses as a whole (an emulator or account without the Blob Batch API answers 4xx or
+        5xx to the request itself) is deleted blob by blob instead."""
+        from azure.core.exceptions import HttpResponseError
+
         outcome = DeleteOutcome()
         try:
             responses = list(self.container.delete_blobs(*names, raise_on_any_failure=False))
-        except Exception as error:  # the whole request failed: every blob in it is still there
+        except HttpResponseError as error:
+            log.warning(
+                "%s: the Blob Batch request for %d blobs was refused (%s %s); deleting them one by one",
+                self.url,
+                len(names),
+                error.status_code,
+                _azure_error_code(error),
+            )
+            return self._delete_one_by_one(names, rename=rename)
+        except Exception as error:  # the request never got an answer: every blob in it is still there
             message = f"{type(error).__name__}: {error}"
             outcome.errors.update({rename(name): message for name in names})
             return outcome
@@ -298,10 +387,31 @@ class AzureBlobSnapshotStore(SnapshotStore):
                 outcome.errors[rename(name)] = f"{response.status_code} {code}"
         return outcome
 
+    def _delete_one_by_one(self, names: list[str], *, rename: Callable[[str], str]) -> DeleteOutcome:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        outcome = DeleteOutcome()
+        for name in names:
+            try:
+                self.container.delete_blob(name)
+            except ResourceNotFoundError:
+                outcome.deleted.append(rename(name))
+            except HttpResponseError as error:
+                outcome.errors[rename(name)] = f"{error.status_code} {_azure_error_code(error)}"
+            except Exception as error:
+                outcome.errors[rename(name)] = f"{type(error).__name__}: {error}"
+            else:
+                outcome.deleted.append(rename(name))
+        return outcome
+
     def iter_keys(self) -> Iterator[str]:
         prefix = f"{self.prefix}/" if self.prefix else ""
         for name in self.container.list_blob_names(name_starts_with=prefix or None):
             yield name[len(prefix) :]
+
+
+def _azure_error_code(error: Any) -> str:
+    return getattr(error, "error_code", None) or getattr(error, "reason", None) or type(error).__name__
 
 
 def azure_container_client(connection_string: str, container: str) -> Any:

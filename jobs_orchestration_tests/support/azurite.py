@@ -52,8 +52,9 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None
 
 
 @contextmanager
-def running_azurite(location: Path, timeout: float = 30.0) -> Iterator[str]:
-    """Start azurite-blob on 127.0.0.1 and a free port, yield its connection string, stop it."""
+def running_azurite(location: Path | None, timeout: float = 30.0) -> Iterator[str]:
+    """Start azurite-blob on 127.0.0.1 and a free port, yield its connection string, stop it. With no
+    location its data stays in memory (the benchmark's choice: the disk would be what it timed)."""
     if not AZURITE_BLOB.exists() or shutil.which("node") is None:
         raise AzuriteUnavailable(
             f"{AZURITE_BLOB} is missing (or node is not installed): run `make azurite` "
@@ -67,8 +68,7 @@ def running_azurite(location: Path, timeout: float = 30.0) -> Iterator[str]:
             "127.0.0.1",
             "--blobPort",
             str(port),
-            "--location",
-            str(location),
+            *(["--location", str(location)] if location is not None else ["--inMemoryPersistence"]),
             "--silent",
             "--skipApiVersionCheck",
             "--loose",
