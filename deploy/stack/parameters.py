@@ -114,6 +114,7 @@ class DeploymentParameters:
     snapshot_retention_days: cdk.CfnParameter
     snapshot_cleanup_timezone: cdk.CfnParameter
     intake_batch_size: cdk.CfnParameter
+    intake_changelog_batch_size: cdk.CfnParameter
     intake_interval_seconds: cdk.CfnParameter
     compute_log_expiration_days: cdk.CfnParameter
 
@@ -268,6 +269,13 @@ def declare_parameters(scope: Construct) -> DeploymentParameters:
         ),
         intake_batch_size=number(
             "IntakeBatchSize", "Most job messages of one type per run (JOBS_INTAKE_BATCH_SIZE)", 200, 1, 1000
+        ),
+        intake_changelog_batch_size=number(
+            "IntakeChangelogBatchSize",
+            "Most changelog messages per run (JOBS_INTAKE_CHANGELOG_BATCH_SIZE)",
+            500,
+            1,
+            5000,
         ),
         intake_interval_seconds=number(
             "IntakeIntervalSeconds",

@@ -153,6 +153,7 @@ def build_services(
         settings.SNAPSHOT_RETENTION_DAYS: parameters.snapshot_retention_days.value_as_string,
         settings.SNAPSHOT_CLEANUP_TIMEZONE: parameters.snapshot_cleanup_timezone.value_as_string,
         settings.JOBS_INTAKE_BATCH_SIZE: parameters.intake_batch_size.value_as_string,
+        settings.JOBS_INTAKE_CHANGELOG_BATCH_SIZE: parameters.intake_changelog_batch_size.value_as_string,
         settings.JOBS_INTAKE_INTERVAL_SECONDS: parameters.intake_interval_seconds.value_as_string,
     }
     code_secrets = {

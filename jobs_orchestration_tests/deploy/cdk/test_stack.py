@@ -192,6 +192,7 @@ def test_the_projects_variables_point_at_the_stacks_resources(synthesized):
             (settings.SNAPSHOT_RETENTION_DAYS, "SnapshotRetentionDays"),
             (settings.SNAPSHOT_CLEANUP_TIMEZONE, "SnapshotCleanupTimezone"),
             (settings.JOBS_INTAKE_BATCH_SIZE, "IntakeBatchSize"),
+            (settings.JOBS_INTAKE_CHANGELOG_BATCH_SIZE, "IntakeChangelogBatchSize"),
             (settings.JOBS_INTAKE_INTERVAL_SECONDS, "IntakeIntervalSeconds"),
         ):
             assert variables[variable] == {"Ref": parameter}
