@@ -72,26 +72,27 @@ def moto_backend():
     return s3_backends[MOTO_ACCOUNT]["global"]
 
 
+def add_organization_and_dataset(
+    connection: sa.Connection, number: int, name: str, *, dataset_state: str
+) -> None:
+    """Organization `number` and its dataset `number`."""
+    connection.execute(
+        sa.insert(Organization).values(id=number, node_id=f"N:organization:{number}", name=f"{name} {number}")
+    )
+    connection.execute(
+        sa.insert(Dataset).values(
+            id=number, node_id=f"N:dataset:{number}", organization_id=number, name=name, state=dataset_state
+        )
+    )
+
+
 def seed(url: str, number: int, files: int, packages: int) -> tuple[int, int, dict[str, int]]:
     """One organization with one DELETING dataset of `packages` packages and `files` files."""
     engine = sa.create_engine(url)
     backend = moto_backend()
     base = number * 10_000_000
     with engine.begin() as connection:
-        connection.execute(
-            sa.insert(Organization).values(
-                id=number, node_id=f"N:organization:{number}", name=f"bench {number}"
-            )
-        )
-        connection.execute(
-            sa.insert(Dataset).values(
-                id=number,
-                node_id=f"N:dataset:{number}",
-                organization_id=number,
-                name="bench",
-                state="DELETING",
-            )
-        )
+        add_organization_and_dataset(connection, number, "bench", dataset_state="DELETING")
         bulk_insert(
             connection,
             Package.__table__,
@@ -154,16 +155,7 @@ def seed_small_packages(url: str, number: int, count: int) -> tuple[int, list[in
     backend = moto_backend()
     base = number * 10_000_000
     with engine.begin() as connection:
-        connection.execute(
-            sa.insert(Organization).values(
-                id=number, node_id=f"N:organization:{number}", name=f"small {number}"
-            )
-        )
-        connection.execute(
-            sa.insert(Dataset).values(
-                id=number, node_id=f"N:dataset:{number}", organization_id=number, name="small", state="READY"
-            )
-        )
+        add_organization_and_dataset(connection, number, "small", dataset_state="READY")
         connection.execute(
             sa.insert(Package),
             [
