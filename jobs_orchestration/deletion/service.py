@@ -169,23 +169,15 @@ def _delete_trees(stores: DeletionStores, roots: Sequence[tuple[int, int]]) -> d
     }
     hold = list(reports)
     closed: Counter[Hashable] = Counter()
-    progress = stores.progress(
+    with _draining_pipeline(
+        stores,
         f"deletion of {len(roots)} package{'s' if len(roots) > 1 else ''}",
         lambda: sum(
             rows.remaining_in_scope(stores.engine, PackageTree(*root), sample_size=0).total for root in roots
         ),
-    )
-    pipeline = DeletionPipeline(
-        stores.s3_client, stores.engine, workers=stores.workers, forget=stores.forget, progress=progress
-    )
-    outage: ServiceUnreachable | None = None
-    try:
-        with pipeline:
-            _feed(stores, iter_forest_pages(stores.engine, roots), pipeline, hold=hold, closed=closed)
-            pipeline.drain()
-    except ServiceUnreachable as error:
-        outage = error
-    progress.finish()
+    ) as drained:
+        _feed(stores, iter_forest_pages(stores.engine, roots), drained.pipeline, hold=hold, closed=closed)
+    pipeline, outage = drained.pipeline, drained.outage
     left: Counter[Hashable] = Counter()
     _close_pages(stores.engine, iter_forest_pages(stores.engine, roots), hold=hold, closed=closed, left=left)
     for package_id, report in reports.items():
@@ -334,25 +326,43 @@ def _pipeline(
     """A pipeline fed by the block, drained at its end, its totals copied into the report. An outage
     of S3 or the database ends the block early and counts as one more (transient) error: the rows
     still present then say what remains."""
-    progress = stores.progress(
+    with _draining_pipeline(
+        stores,
         f"{report.kind} {report.resource_id} deletion",
         lambda: rows.remaining_in_scope(stores.engine, scope, dataset_id=dataset_id, sample_size=0).total,
-    )
-    pipeline = DeletionPipeline(
-        stores.s3_client, stores.engine, workers=stores.workers, forget=stores.forget, progress=progress
-    )
-    outage: ServiceUnreachable | None = None
-    try:
-        with pipeline:
-            yield pipeline
-            pipeline.drain()
-    except ServiceUnreachable as error:
-        outage = error
-    progress.finish()
-    _take_totals(report, pipeline.totals)
-    if outage is not None:
+    ) as drained:
+        yield drained.pipeline
+    _take_totals(report, drained.pipeline.totals)
+    if drained.outage is not None:
         report.error_count += 1
-        report.errors["unreachable"] = str(outage)
+        report.errors["unreachable"] = str(drained.outage)
+
+
+@dataclass
+class _Drained:
+    pipeline: DeletionPipeline
+    outage: ServiceUnreachable | None = None
+    """The outage that ended the block early, if one did."""
+
+
+@contextmanager
+def _draining_pipeline(stores: DeletionStores, work: str, rows_left: Callable[[], int]) -> Iterator[_Drained]:
+    """A pipeline with its progress meter, fed by the block and drained at its end. An outage of S3 or
+    the database ends the block early and is kept, not raised: the rows still present say what
+    remains."""
+    progress = stores.progress(work, rows_left)
+    drained = _Drained(
+        DeletionPipeline(
+            stores.s3_client, stores.engine, workers=stores.workers, forget=stores.forget, progress=progress
+        )
+    )
+    try:
+        with drained.pipeline:
+            yield drained
+            drained.pipeline.drain()
+    except ServiceUnreachable as error:
+        drained.outage = error
+    progress.finish()
 
 
 def _take_totals(report: DeletionReport, totals: PipelineTotals) -> None:
