@@ -150,27 +150,29 @@ def forget(connection: Connection, owners: Sequence[Owner]) -> Forgotten:
         by_table.setdefault(owner.table, []).append(owner.id)
     if file_ids := by_table.get(FILES):
         sizes = connection.execute(
-            sa.delete(File).where(_one_of(File.id, file_ids)).returning(File.size)
+            sa.delete(File).where(_one_of(connection, File.id, file_ids)).returning(File.size)
         ).scalars()
         for size in sizes:
             result.files += 1
             result.bytes += size or 0
     if range_ids := by_table.get(RANGES):
         result.ranges = connection.execute(
-            sa.delete(TimeSeriesRange).where(_one_of(TimeSeriesRange.id, range_ids))
+            sa.delete(TimeSeriesRange).where(_one_of(connection, TimeSeriesRange.id, range_ids))
         ).rowcount
     if asset_ids := by_table.get(ASSETS):
         result.assets = connection.execute(
-            sa.delete(DatasetAsset).where(_one_of(DatasetAsset.id, asset_ids))
+            sa.delete(DatasetAsset).where(_one_of(connection, DatasetAsset.id, asset_ids))
         ).rowcount
     return result
 
 
 def _one_of(
-    column: ColumnElement[int] | InstrumentedAttribute[int], ids: Sequence[int]
+    connection: Connection, column: ColumnElement[int] | InstrumentedAttribute[int], ids: Sequence[int]
 ) -> ColumnElement[bool]:
-    """`column = ANY(array)`: one bound array instead of a placeholder per id, which halves the client's
-    work for a batch of 1,000 rows."""
+    """On PostgreSQL `column = ANY(array)`: one bound array instead of a placeholder per id, which halves
+    the client's work for a batch of 1,000 rows. Elsewhere (SQLite, the local stack) `IN (...)`."""
+    if connection.dialect.name != "postgresql":
+        return column.in_(ids)
     return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.Integer)))
 
 

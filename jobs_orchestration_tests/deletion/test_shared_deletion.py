@@ -9,13 +9,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from jobs_orchestration.db.engine import create_db_engine
+from jobs_orchestration.db.migrate import upgrade
 from jobs_orchestration.db.platform import File, PackageType
 from jobs_orchestration.defs.deletion.config import DELETE_PACKAGES_OP
 from jobs_orchestration.deletion import rows
-from jobs_orchestration.deletion.service import DeletionStores, delete_package
+from jobs_orchestration.deletion.report import Outcome
+from jobs_orchestration.deletion.service import DeletionStores, delete_package, delete_packages
 from jobs_orchestration.devstack.aws import DATASET_BUCKET, TIMESERIES_BUCKET
 from jobs_orchestration_tests.support.faults import record_delete_calls, wrap_s3_clients
-from jobs_orchestration_tests.support.platform_data import count_rows, keys_in, package_state
+from jobs_orchestration_tests.support.platform_data import PlatformData, count_rows, keys_in, package_state
 from jobs_orchestration_tests.support.queue import dead_letters
 from jobs_orchestration_tests.support.runs import audit_rows, step_metadata
 
@@ -240,3 +243,23 @@ def test_a_crash_between_a_shared_batchs_objects_and_its_rows_is_finished_by_a_r
 def _file_id(engine: sa.Engine, package_id: int) -> int:
     with engine.connect() as connection:
         return connection.execute(sa.select(File.id).where(File.package_id == package_id)).scalar_one()
+
+
+def test_a_run_of_package_deletions_works_on_sqlite_as_the_local_stack_runs_it(tmp_path, local_aws):
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    upgrade(url, ["platform"])
+    engine = create_db_engine(url)
+    s3 = local_aws.client("s3")
+    data = PlatformData(engine, s3)
+    org = data.organization()
+    dataset = data.dataset(org)
+    packages = [data.package(dataset, org) for _ in range(2)]
+    for package in packages:
+        data.file(package, DATASET_BUCKET, f"sqlite/{package}.pdf")
+
+    reports = delete_packages(DeletionStores(engine, s3, TIMESERIES_BUCKET), [(p, org) for p in packages])
+
+    assert [report.outcome for report in reports] == [Outcome.DELETED, Outcome.DELETED]
+    assert keys_in(s3, DATASET_BUCKET) == set()
+    assert [package_state(engine, package) for package in packages] == ["DELETED", "DELETED"]
+    engine.dispose()
