@@ -59,6 +59,7 @@ import yaml  # noqa: E402
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES  # noqa: E402
 from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME  # noqa: E402
 
+from jobs_orchestration.aws.batching import SQS_BATCH  # noqa: E402
 from jobs_orchestration.db.engine import create_db_engine  # noqa: E402
 from jobs_orchestration.db.migrate import upgrade  # noqa: E402
 from jobs_orchestration.db.platform import (  # noqa: E402
@@ -80,7 +81,7 @@ from jobs_orchestration.devstack.seed import (  # noqa: E402
     seed_platform,
 )
 from jobs_orchestration.devstack.stack import local_instance_config  # noqa: E402
-from jobs_orchestration.intake.handoff import SQS_MAX_BATCH, IntakeLimits, QueueIntake  # noqa: E402
+from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake  # noqa: E402
 from jobs_orchestration_tests.support.postgres import temporary_database  # noqa: E402
 
 DEFAULT_BATCH_SIZE = IntakeLimits().batch_size
@@ -228,8 +229,8 @@ def producer_job_id(body: str) -> str:
 
 def publish(sns, topic_arn: str, bodies: list[str]) -> None:
     """Publish the bodies as the changelog job does: PublishBatch, 10 a call."""
-    for start in range(0, len(bodies), SQS_MAX_BATCH):
-        chunk = bodies[start : start + SQS_MAX_BATCH]
+    for start in range(0, len(bodies), SQS_BATCH.entries):
+        chunk = bodies[start : start + SQS_BATCH.entries]
         sns.publish_batch(
             TopicArn=topic_arn,
             PublishBatchRequestEntries=[{"Id": str(i), "Message": body} for i, body in enumerate(chunk)],

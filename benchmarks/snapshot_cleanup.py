@@ -170,7 +170,7 @@ def time_unlink_loop(root: Path, indexes: list[int]) -> float:
 JOB_CHILD = """
 import datetime as dt, json, resource, sys, time
 import sqlalchemy as sa
-from jobs_orchestration.connectivity import aws_client
+from jobs_orchestration.aws.clients import aws_client
 from jobs_orchestration.db.engine import create_db_engine
 from jobs_orchestration.snapshots.cleanup import CleanupOptions, run_cleanup
 from jobs_orchestration.snapshots.store import open_snapshot_store
@@ -195,7 +195,7 @@ import json, os, sys, time
 from concurrent.futures import ThreadPoolExecutor
 store, workers, keys = sys.argv[1], int(sys.argv[2]), sys.stdin.read().split()
 if store == "s3":
-    from jobs_orchestration.connectivity import aws_client
+    from jobs_orchestration.aws.clients import aws_client
     client = aws_client("s3")
     chunks = [keys[i : i + 1000] for i in range(0, len(keys), 1000)]
     def delete(chunk):
@@ -353,7 +353,7 @@ def run_on_s3(stack: ExitStack, args: argparse.Namespace, template: str, work: P
     stack.callback(server.stop)
     environment = {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}
     os.environ.update(environment)
-    from jobs_orchestration.connectivity import aws_client
+    from jobs_orchestration.aws.clients import aws_client
 
     aws_client("s3").create_bucket(Bucket=S3_BUCKET)
     keys = object_keys(indexes)

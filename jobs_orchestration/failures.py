@@ -8,13 +8,16 @@ queue or topic, a malformed request, and anything not known to be transient: ret
 only delays the failure a person has to look at.
 
 The layers that use it: the AWS clients' own short retries (botocore's standard mode, which retries
-the same throttling and connection errors), the per-entry retries of batch calls (S3 DeleteObjects,
-SNS PublishBatch), the ops' retry policy (`jobs_orchestration.defs.retries`: a permanent error fails
+the same throttling and connection errors), the per-entry retries of batch calls
+(`jobs_orchestration.aws.batching`: S3 DeleteObjects, SNS PublishBatch, SQS's batch calls), which
+keep each failure as a `Failure` so nobody reads a code back out of a message, the ops' retry policy (`jobs_orchestration.defs.retries`: a permanent error fails
 the step at once), and the intake's acknowledgements (a call SQS never answered is kept for the next
 tick).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import sqlalchemy.exc
 from botocore.exceptions import ClientError
@@ -26,6 +29,7 @@ TRANSIENT_AWS_ERROR_CODES = frozenset(
         # throttling
         "Throttling",
         "ThrottlingException",
+        "Throttled",
         "ThrottledException",
         "RequestLimitExceeded",
         "RequestThrottled",
@@ -93,13 +97,37 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Failure:
+    """Why one piece of work failed (a call, one entry of a batch call, one file): its kind (the AWS
+    error code when there is one), a message for a person, and whether another attempt may succeed."""
+
+    kind: str
+    message: str
+    transient: bool
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}" if self.message else self.kind
+
+    @classmethod
+    def of(cls, error: BaseException) -> Failure:
+        """A raised error, classified by `is_transient`."""
+        if isinstance(error, ClientError):
+            message = error.response.get("Error", {}).get("Message", "") or str(error)
+            return cls(aws_error_code(error) or "ClientError", message, is_transient(error))
+        if isinstance(error, sqlalchemy.exc.DBAPIError):
+            # The driver's own message without the SQL and its parameters (those may hold any value).
+            first_line = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else ""
+            return cls(type(error.orig).__name__, first_line, is_transient(error))
+        return cls(type(error).__name__, str(error), is_transient(error))
+
+    @classmethod
+    def of_entry(cls, code: str, message: str = "", *, sender_fault: bool = False) -> Failure:
+        """One entry of an AWS batch response: transient when its code is, unless the service says the
+        entry itself was at fault (sent again, it fails again)."""
+        return cls(code or "UnknownError", message, not sender_fault and is_transient_code(code))
+
+
 def describe(error: BaseException) -> str:
     """`Kind: message` for a person, the AWS error code as kind when there is one."""
-    if isinstance(error, ClientError):
-        message = error.response.get("Error", {}).get("Message", "") or str(error)
-        return f"{aws_error_code(error) or 'ClientError'}: {message}"
-    if isinstance(error, sqlalchemy.exc.DBAPIError):
-        # The driver's own message without the SQL and its parameters (those may hold any value).
-        first_line = str(error.orig).strip().splitlines()[0] if str(error.orig).strip() else ""
-        return f"{type(error.orig).__name__}: {first_line}"
-    return f"{type(error).__name__}: {error}"
+    return str(Failure.of(error))

@@ -1,7 +1,7 @@
 """Publishing the changelog outbox to SNS: at least once, with a stable id in every message.
 
 Rows are committed with `published_at` NULL (see record.py); this module publishes them with
-`PublishBatch` (10 entries a call), retries only the entries that failed, and marks each row published
+`PublishBatch` (10 entries a call, see `jobs_orchestration.aws.sns`), retries only the entries that failed, and marks each row published
 or records the attempt and its error. A crash or an SNS outage between the insert and the update
 leaves rows unpublished, and the next run (or the outbox sweep) publishes them. A crash after SNS
 accepted a message but before the update commits publishes it again: delivery is at-least-once, and
@@ -26,26 +26,21 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-from jobs_orchestration.connectivity import ServiceUnreachable, is_unreachable
+from jobs_orchestration.aws import sns
+from jobs_orchestration.aws.batching import DEFAULT_ATTEMPTS, DEFAULT_RETRY_DELAY_SECONDS, SNS_PUBLISH_BATCH
+from jobs_orchestration.connectivity import ServiceUnreachable
 from jobs_orchestration.db.platform import DatasetChangelogEvent
 
-BATCH_ENTRIES = 10
-"""SNS PublishBatch takes at most 10 entries a call."""
-BATCH_BYTES = 256 * 1024
-"""...and at most 256 KiB of messages and attributes a call."""
 PAGE_ROWS = 100
 """Rows claimed (and locked) per transaction while publishing."""
-DEFAULT_ATTEMPTS = 3
-"""PublishBatch calls per page before the still-failed entries are left for a later run."""
 
 Event = DatasetChangelogEvent
 
-SNS_MAX_MESSAGE_BYTES = 256 * 1024
-"""The largest message SNS publishes, body and attributes together."""
+SNS_MAX_MESSAGE_BYTES = SNS_PUBLISH_BATCH.bytes or 0
+"""The largest message SNS publishes, body and attributes together (as much as a whole batch)."""
 
 
 @dataclass
@@ -129,7 +124,7 @@ def publish_outbox(
     recorded_before: dt.datetime | None = None,
     max_attempts_so_far: int | None = None,
     attempts: int = DEFAULT_ATTEMPTS,
-    retry_delay_seconds: float = 0.2,
+    retry_delay_seconds: float = DEFAULT_RETRY_DELAY_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PublishReport:
     """Publish unpublished rows, page by page, each page in its own transaction.
@@ -205,73 +200,26 @@ def publish_rows(
     rows: Sequence[Any],
     *,
     attempts: int = DEFAULT_ATTEMPTS,
-    retry_delay_seconds: float = 0.2,
+    retry_delay_seconds: float = DEFAULT_RETRY_DELAY_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, str]:
-    """PublishBatch the rows, retrying only failed entries; returns event id -> error of those that
-    never got through. Entries SNS refuses as the sender's fault are not retried. Raises
-    `SnsUnreachable`, naming the entries not published, when SNS does not answer."""
-    entries = {
-        row.event_id: {
-            "Id": row.event_id,
-            "Message": message_body(row),
-            "MessageAttributes": message_attributes(row),
-        }
-        for row in rows
-    }
-    pending = list(entries)
-    errors: dict[str, str] = {}
-    published: set[str] = set()
-    for attempt in range(attempts):
-        if attempt:
-            sleep(retry_delay_seconds * 2 ** (attempt - 1))
-        retry: list[str] = []
-        for batch in _batches([entries[event_id] for event_id in pending]):
-            try:
-                response = sns_client.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=batch)
-            except (ClientError, BotoCoreError) as error:
-                if is_unreachable(error):
-                    reason = f"SNS unreachable: {_describe_error(error)}"
-                    unpublished = {event_id: reason for event_id in entries if event_id not in published}
-                    raise SnsUnreachable(reason, unpublished) from error
-                # The client already made its own attempts at this call (botocore retries the same
-                # transient errors): retrying it here too would multiply them. The op's retry policy
-                # takes it from here, and only if the error is transient.
-                for entry in batch:
-                    errors[entry["Id"]] = _describe_error(error)
-                continue
-            for success in response.get("Successful", []):
-                errors.pop(success["Id"], None)
-                published.add(success["Id"])
-            for failure in response.get("Failed", []):
-                errors[failure["Id"]] = f"{failure.get('Code')}: {failure.get('Message', '')}".strip()
-                if not failure.get("SenderFault"):
-                    retry.append(failure["Id"])
-        pending = retry
-        if not pending:
-            break
+    """PublishBatch the rows, sending again only the entries that failed transiently; returns event id ->
+    error of those that never got through. Raises `SnsUnreachable`, naming the entries not published,
+    when SNS does not answer."""
+    result = sns.publish_messages(
+        sns_client,
+        topic_arn,
+        rows,
+        lambda row: {"Message": message_body(row), "MessageAttributes": message_attributes(row)},
+        attempts=attempts,
+        retry_delay_seconds=retry_delay_seconds,
+        sleep=sleep,
+    )
+    errors = {row.event_id: str(failure) for row, failure in result.failed}
+    if result.unanswered:
+        reason = f"SNS unreachable: {result.unanswered_error}"
+        raise SnsUnreachable(reason, {**errors, **{row.event_id: reason for row in result.unanswered}})
     return errors
-
-
-def _batches(entries: list[dict[str, Any]]):
-    batch: list[dict[str, Any]] = []
-    size = 0
-    for entry in entries:
-        entry_size = len(entry["Message"].encode()) + len(json.dumps(entry["MessageAttributes"]))
-        if batch and (len(batch) == BATCH_ENTRIES or size + entry_size > BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(entry)
-        size += entry_size
-    if batch:
-        yield batch
-
-
-def _describe_error(error: Exception) -> str:
-    if isinstance(error, ClientError):
-        details = error.response.get("Error", {})
-        return f"{details.get('Code', 'ClientError')}: {details.get('Message', '')}".strip()
-    return f"{type(error).__name__}: {error}"
 
 
 def _mark(connection: Connection, rows: Sequence[Any], errors: dict[str, str]) -> None:

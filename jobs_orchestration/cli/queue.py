@@ -22,7 +22,13 @@ from botocore.exceptions import (
 )
 
 from jobs_orchestration import settings
-from jobs_orchestration.connectivity import aws_client, aws_client_config
+from jobs_orchestration.aws.clients import (
+    COMMAND_LINE_CONNECT_TIMEOUT_SECONDS,
+    COMMAND_LINE_MAX_ATTEMPTS,
+    COMMAND_LINE_READ_TIMEOUT_SECONDS,
+    aws_client,
+    command_line_client_config,
+)
 from jobs_orchestration.intake.job_types import JobModel
 from jobs_orchestration.intake.messages import (
     JOB_TYPES,
@@ -67,23 +73,13 @@ job_id_option = click.option(
 )
 
 
-CONNECT_TIMEOUT_SECONDS = 3
-READ_TIMEOUT_SECONDS = 6
-MAX_ATTEMPTS = 2
-"""A person waits for these commands: an endpoint that is not there or never answers is reported within
-about 13 s (two attempts of 6 s and a backoff), shorter than the jobs' bounds."""
-
-
 @contextlib.contextmanager
 def sqs_client(endpoint_url: str | None) -> Iterator[Any]:
     """An SQS client with the command line's bounds. A call that fails ends the command with one line
     naming the endpoint and what happened, no traceback, so an endpoint nothing serves any more (a
     `.local/env` left by a stack that stopped) is plain to see."""
-    config = aws_client_config(
-        MAX_ATTEMPTS, connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS
-    )
     try:
-        client = aws_client("sqs", endpoint_url=endpoint_url, config=config)
+        client = aws_client("sqs", endpoint_url=endpoint_url, config=command_line_client_config())
     except NoRegionError:
         raise click.ClickException(
             f"no AWS region: set {settings.AWS_REGION} (or AWS_DEFAULT_REGION, or a profile's region)"
@@ -96,11 +92,17 @@ def sqs_client(endpoint_url: str | None) -> Iterator[Any]:
 
 def _what_happened(error: BotoCoreError | ClientError) -> str:
     if isinstance(error, ReadTimeoutError):
-        return f"did not answer within {READ_TIMEOUT_SECONDS} s ({MAX_ATTEMPTS} attempts)"
+        return (
+            f"did not answer within {COMMAND_LINE_READ_TIMEOUT_SECONDS} s "
+            f"({COMMAND_LINE_MAX_ATTEMPTS} attempts)"
+        )
     if isinstance(error, ConnectTimeoutError):
-        return f"could not connect within {CONNECT_TIMEOUT_SECONDS} s ({MAX_ATTEMPTS} attempts)"
+        return (
+            f"could not connect within {COMMAND_LINE_CONNECT_TIMEOUT_SECONDS} s "
+            f"({COMMAND_LINE_MAX_ATTEMPTS} attempts)"
+        )
     if isinstance(error, EndpointConnectionError):
-        return f"could not connect: {_reason(error)} ({MAX_ATTEMPTS} attempts)"
+        return f"could not connect: {_reason(error)} ({COMMAND_LINE_MAX_ATTEMPTS} attempts)"
     if isinstance(error, ConnectionClosedError):
         return "closed the connection without answering"
     if isinstance(error, NoCredentialsError):
@@ -336,6 +338,8 @@ def redrive(ids, limit, queue_url, dead_letter_queue_url, endpoint_url) -> None:
         )
         for not_sent in outcome.not_sent:
             click.echo(f"not redriven: {not_sent}", err=True)
+        for not_removed in outcome.not_removed:
+            click.echo(f"redriven but still on the dead-letter queue: {not_removed}", err=True)
         click.echo(f"redrove {len(outcome.moved)} message(s)")
         if outcome.missing_ids:
             raise click.ClickException(f"no dead letter with id {', '.join(outcome.missing_ids)}")

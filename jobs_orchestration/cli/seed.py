@@ -3,7 +3,7 @@ from __future__ import annotations
 import click
 
 from jobs_orchestration import settings
-from jobs_orchestration.connectivity import aws_client
+from jobs_orchestration.aws.clients import aws_client
 from jobs_orchestration.db.engine import create_db_engine, redacted
 from jobs_orchestration.devstack.seed import SeedSizes, http_object_writer, seed_email_parser, seed_platform
 from jobs_orchestration.snapshots.store import open_snapshot_store

@@ -31,12 +31,13 @@ import sqlalchemy.exc
 from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
-from jobs_orchestration import aws_s3
-from jobs_orchestration.aws_s3 import DeleteOutcome
+from jobs_orchestration.aws import s3
+from jobs_orchestration.aws.batching import S3_DELETE_OBJECTS
+from jobs_orchestration.aws.s3 import DeleteOutcome
 from jobs_orchestration.connectivity import ServiceUnreachable, is_unreachable
 from jobs_orchestration.deletion import rows
 from jobs_orchestration.deletion.rows import FILES, Forgotten, Owner
-from jobs_orchestration.failures import describe, is_transient
+from jobs_orchestration.failures import Failure, is_transient
 from jobs_orchestration.progress import ProgressMeter
 
 ERROR_SAMPLE = 100
@@ -59,15 +60,16 @@ class PipelineTotals:
     forgotten: Forgotten = field(default_factory=Forgotten)
     error_count: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    """A sample of the failures, by location."""
     permanent_errors: int = 0
 
-    def record_errors(self, errors: dict[str, str]) -> None:
-        for location, message in errors.items():
+    def record_errors(self, errors: dict[str, Failure]) -> None:
+        for location, failure in errors.items():
             self.error_count += 1
-            if not aws_s3.is_transient_message(message):
+            if not failure.transient:
                 self.permanent_errors += 1
             if len(self.errors) < ERROR_SAMPLE:
-                self.errors[location] = message
+                self.errors[location] = str(failure)
 
     def add(self, result: _TaskResult) -> None:
         self.objects_deleted += result.objects_deleted
@@ -81,7 +83,7 @@ class _TaskResult:
 
     objects_deleted: int = 0
     forgotten: Forgotten = field(default_factory=Forgotten)
-    errors: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, Failure] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,7 +112,7 @@ class DeletionPipeline:
         engine: Engine,
         *,
         workers: int = 8,
-        batch_size: int = aws_s3.S3_DELETE_BATCH,
+        batch_size: int = S3_DELETE_OBJECTS.entries,
         forget: Callable[[Connection, Sequence[Owner]], Forgotten] | None = None,
         per_key_attempts: int = 3,
         retry_base_delay: float = 0.2,
@@ -197,7 +199,7 @@ class DeletionPipeline:
                     return
                 batch = future.result()
                 self.totals.objects_deleted += batch.objects_deleted
-                errors: dict[str, str] = {}
+                errors: dict[str, Failure] = {}
                 for request, result in batch.by_request.items():
                     self.totals.forgotten.add(result.forgotten)
                     errors.update(result.errors)
@@ -215,12 +217,7 @@ class DeletionPipeline:
     # -- work done in the pool ------------------------------------------------------------------
 
     def _delete_batch(self, bucket: str, entries: _Entries) -> _BatchResult:
-        outcome = aws_s3.delete_keys_retrying_transient(
-            lambda keys: self._delete_keys(bucket, keys),
-            list(entries),
-            attempts=self.per_key_attempts,
-            base_delay=self.retry_base_delay,
-        )
+        outcome = self._delete_keys(bucket, list(entries))
         results: dict[Hashable, _TaskResult] = {}
         done: dict[Hashable, list[Owner]] = {}
         for key in outcome.deleted:
@@ -241,23 +238,18 @@ class DeletionPipeline:
         """Delete every object under a prefix a listing page at a time; the row goes only when the
         whole prefix is empty."""
         deleted = 0
-        errors: dict[str, str] = {}
+        errors: dict[str, Failure] = {}
         try:
             for keys in self._keys_under(bucket, prefix):
-                outcome = aws_s3.delete_keys_retrying_transient(
-                    lambda batch: self._delete_keys(bucket, batch),
-                    keys,
-                    attempts=self.per_key_attempts,
-                    base_delay=self.retry_base_delay,
-                )
+                outcome = self._delete_keys(bucket, keys)
                 deleted += len(outcome.deleted)
-                errors.update({f"s3://{bucket}/{key}": message for key, message in outcome.errors.items()})
+                errors.update({f"s3://{bucket}/{key}": failure for key, failure in outcome.errors.items()})
         except ServiceUnreachable:
             raise
         except Exception as error:  # a failed listing: the prefix stays, named by its row
             if is_unreachable(error):
-                raise ServiceUnreachable(f"S3 ({bucket}): {aws_s3.call_error_message(error)}") from error
-            errors[f"s3://{bucket}/{prefix}"] = aws_s3.call_error_message(error)
+                raise ServiceUnreachable(f"S3 ({bucket}): {Failure.of(error)}") from error
+            errors[f"s3://{bucket}/{prefix}"] = Failure.of(error)
         if errors:
             return _BatchResult(deleted, {request: _TaskResult(deleted, Forgotten(), errors)})
         forgotten, forget_errors = self._forget({request: [owner]})[request]
@@ -268,9 +260,9 @@ class DeletionPipeline:
         keys that only have old versions or delete markers left."""
         page: list[str] = []
         if self._keeps_versions(bucket):
-            keys = (key for key, _version in aws_s3.iter_versions(self.client, bucket, prefix))
+            keys = (key for key, _version in s3.iter_versions(self.client, bucket, prefix))
         else:
-            keys = (key for key, _size in aws_s3.iter_keys_under(self.client, bucket, prefix))
+            keys = (key for key, _size in s3.iter_keys_under(self.client, bucket, prefix))
         for key in keys:
             if page and page[-1] == key:  # versions of one key are listed together
                 continue
@@ -282,24 +274,32 @@ class DeletionPipeline:
             yield page
 
     def _delete_keys(self, bucket: str, keys: list[str]) -> DeleteOutcome:
+        """The keys deleted (every version, where the bucket keeps them), keys that failed transiently
+        sent again; a call that failed as a whole (a refused listing of versions, say) fails its keys."""
         try:
-            if self._keeps_versions(bucket):
-                return aws_s3.delete_all_versions(self.client, bucket, keys)
-            return aws_s3.delete_s3_keys(self.client, bucket, keys)
+            return s3.delete_keys(
+                self.client,
+                bucket,
+                keys,
+                all_versions=self._keeps_versions(bucket),
+                attempts=self.per_key_attempts,
+                retry_delay_seconds=self.retry_base_delay,
+            )
+        except ServiceUnreachable:
+            raise
         except Exception as error:
-            message = aws_s3.call_error_message(error)
             if is_unreachable(error):
-                raise ServiceUnreachable(f"S3 ({bucket}): {message}") from error
-            return DeleteOutcome(errors=dict.fromkeys(keys, message))
+                raise ServiceUnreachable(f"S3 ({bucket}): {Failure.of(error)}") from error
+            return DeleteOutcome(errors=dict.fromkeys(keys, Failure.of(error)))
 
     def _keeps_versions(self, bucket: str) -> bool:
         if bucket not in self._versioned:
-            self._versioned[bucket] = aws_s3.bucket_keeps_versions(self.client, bucket)
+            self._versioned[bucket] = s3.bucket_keeps_versions(self.client, bucket)
         return self._versioned[bucket]
 
     def _forget(
         self, owners_by_request: dict[Hashable, list[Owner]]
-    ) -> dict[Hashable, tuple[Forgotten, dict[str, str]]]:
+    ) -> dict[Hashable, tuple[Forgotten, dict[str, Failure]]]:
         """Remove the rows of a batch's deleted objects, each request's counted apart, in one
         transaction. When requests share the pipeline and the database refuses that for good, each
         request's rows are removed in a transaction of their own, so the refusal stays with the request
@@ -315,7 +315,7 @@ class DeletionPipeline:
                 }
         except sqlalchemy.exc.DBAPIError as error:
             self._raise_unless_its_own(error, owners_by_request)
-        results: dict[Hashable, tuple[Forgotten, dict[str, str]]] = {}
+        results: dict[Hashable, tuple[Forgotten, dict[str, Failure]]] = {}
         for request, owners in owners_by_request.items():
             try:
                 with self.engine.begin() as connection:
@@ -323,7 +323,7 @@ class DeletionPipeline:
             except sqlalchemy.exc.DBAPIError as error:
                 self._raise_unless_its_own(error, owners_by_request)
                 # Its objects are gone and its rows stay, saying what is left; the request fails.
-                errors = {f"{owner.table}/{owner.id}": describe(error) for owner in owners}
+                errors = {f"{owner.table}/{owner.id}": Failure.of(error) for owner in owners}
                 results[request] = (Forgotten(), errors)
         return results
 
@@ -364,7 +364,7 @@ class DryRunTally:
         self, bucket: str, prefix: str, owner: Owner, size: int = 0, request: Hashable = None
     ) -> None:
         self._count_owner(owner, size)
-        for key, _size in aws_s3.iter_keys_under(self.client, bucket, prefix):
+        for key, _size in s3.iter_keys_under(self.client, bucket, prefix):
             self._count_object(bucket, key)
 
     def _count_owner(self, owner: Owner, size: int) -> None:

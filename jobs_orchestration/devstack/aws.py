@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from jobs_orchestration.connectivity import aws_client
+from jobs_orchestration.aws.clients import aws_client
 
 JOB_QUEUE_NAME = "background_job_queue"
 DEAD_LETTER_QUEUE_NAME = "background_job_queue-dead-letter"

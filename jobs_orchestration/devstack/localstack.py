@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jobs_orchestration.aws import s3
 from jobs_orchestration.devstack.aws import LocalAws, provision
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -168,18 +169,16 @@ def reset_localstack(endpoint_url: str) -> None:
     """Forget every queue, topic, bucket and object LocalStack holds (its community edition has no
     reset endpoint: through the APIs, as a clean start would leave it)."""
     probe = LocalAws(endpoint_url, "", "", "")
-    sqs, sns, s3 = probe.client("sqs"), probe.client("sns"), probe.client("s3")
+    sqs, sns, s3_client = probe.client("sqs"), probe.client("sns"), probe.client("s3")
     for queue_url in sqs.list_queues().get("QueueUrls", []):
         sqs.delete_queue(QueueUrl=queue_url)
     for page in sns.get_paginator("list_topics").paginate():
         for topic in page.get("Topics", []):
             sns.delete_topic(TopicArn=topic["TopicArn"])
-    for bucket in s3.list_buckets().get("Buckets", []):
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:
-                s3.delete_objects(Bucket=bucket["Name"], Delete={"Objects": keys, "Quiet": True})
-        s3.delete_bucket(Bucket=bucket["Name"])
+    for bucket in s3_client.list_buckets().get("Buckets", []):
+        keys = [key for key, _size in s3.iter_keys_under(s3_client, bucket["Name"], "")]
+        s3.delete_keys(s3_client, bucket["Name"], keys)
+        s3_client.delete_bucket(Bucket=bucket["Name"])
 
 
 @contextlib.contextmanager

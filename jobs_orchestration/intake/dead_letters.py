@@ -12,13 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs_orchestration.connectivity import is_unreachable
-from jobs_orchestration.failures import describe
+from jobs_orchestration.aws import sqs
 
-SQS_MAX_BATCH = 10
-"""SQS returns, sends and deletes at most 10 messages per call."""
-SQS_MAX_BATCH_BYTES = 1_048_576
-"""SQS refuses a SendMessageBatch whose bodies and attributes add up to more than 1 MiB."""
 MAX_ATTRIBUTE_CHARS = 2000
 """A reason is cut to this length: enough to act on, and it keeps a dead letter near its body's size."""
 
@@ -56,25 +51,16 @@ class SendOutcome:
 
 
 def send_dead_letters(client: Any, dead_letter_queue_url: str, letters: Sequence[DeadLetter]) -> SendOutcome:
-    """Send each letter once; stop at the first call SQS does not answer."""
-    outcome = SendOutcome()
-    for chunk in _send_batches(letters):
-        entries = [{"Id": str(index), **message_entry(letter)} for index, letter in enumerate(chunk)]
-        try:
-            response = client.send_message_batch(QueueUrl=dead_letter_queue_url, Entries=entries)
-        except Exception as error:
-            outcome.errors.append(f"dead-letter send failed: {describe(error)}")
-            if is_unreachable(error):
-                outcome.unreachable = True
-                break
-            continue
-        outcome.sent.extend(chunk[int(entry["Id"])] for entry in response.get("Successful", []))
-        for failure in response.get("Failed", []):
-            letter = chunk[int(failure["Id"])]
-            outcome.errors.append(
-                f"dead-letter send failed for {letter.message_id}: "
-                f"{failure.get('Code')}: {failure.get('Message', '')}".strip()
-            )
+    """Send each letter once (a letter the queue refused for a transient reason is sent again); stop at
+    the first call SQS does not answer. A letter too large for SQS is refused on its own, and the caller
+    leaves it where it was (on the main queue, whose redrive policy moves it on)."""
+    result = sqs.send_messages(client, dead_letter_queue_url, letters, message_entry)
+    outcome = SendOutcome(sent=result.succeeded, unreachable=bool(result.unanswered))
+    outcome.errors.extend(
+        f"dead-letter send failed for {letter.message_id}: {failure}" for letter, failure in result.failed
+    )
+    if result.unanswered:
+        outcome.errors.append(f"dead-letter send failed: {result.unanswered_error}")
     return outcome
 
 
@@ -93,27 +79,3 @@ def message_entry(letter: DeadLetter) -> dict[str, Any]:
             name: {"DataType": "String", "StringValue": value} for name, value in attributes.items() if value
         },
     }
-
-
-def _entry_bytes(entry: dict[str, Any]) -> int:
-    attributes = entry["MessageAttributes"]
-    return len(entry["MessageBody"].encode()) + sum(
-        len(name.encode()) + len(value["DataType"].encode()) + len(value["StringValue"].encode())
-        for name, value in attributes.items()
-    )
-
-
-def _send_batches(letters: Sequence[DeadLetter]) -> list[list[DeadLetter]]:
-    """Letters in SendMessageBatch-sized groups: at most 10, and at most 1 MiB together (a few bodies
-    near the size limit already exceed it). A letter too large on its own goes alone; SQS refuses it,
-    and the caller leaves it where it was (on the main queue, whose redrive policy moves it on)."""
-    batches: list[list[DeadLetter]] = []
-    size = 0
-    for letter in letters:
-        entry_size = _entry_bytes(message_entry(letter))
-        if not batches or len(batches[-1]) == SQS_MAX_BATCH or size + entry_size > SQS_MAX_BATCH_BYTES:
-            batches.append([])
-            size = 0
-        batches[-1].append(letter)
-        size += entry_size
-    return batches

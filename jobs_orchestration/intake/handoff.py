@@ -34,15 +34,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from jobs_orchestration.aws import sqs
 from jobs_orchestration.connectivity import is_unreachable
-from jobs_orchestration.intake.dead_letters import REDRIVE_OF, SQS_MAX_BATCH, DeadLetter, send_dead_letters
+from jobs_orchestration.intake.dead_letters import REDRIVE_OF, DeadLetter, send_dead_letters
 from jobs_orchestration.intake.messages import (
     JOB_TYPES,
     JobMessage,
@@ -310,7 +310,7 @@ class QueueIntake:
         rejected: list[DeadLetter] = []
         deadline = min(time.monotonic() + self.limits.max_seconds, tick_deadline)
         while result.received < self.limits.max_messages and time.monotonic() < deadline:
-            wanted = min(SQS_MAX_BATCH, self.limits.max_messages - result.received)
+            wanted = min(sqs.RECEIVE_MAX_MESSAGES, self.limits.max_messages - result.received)
             try:
                 messages = self.client.receive_message(
                     QueueUrl=self.queue_url,
@@ -422,41 +422,15 @@ class QueueIntake:
         result.dead_letters.extend(outcome.sent)
 
     def _delete(self, receipt_handles: list[str]) -> _DeleteOutcome:
-        """DeleteMessageBatch in chunks of 10, on `limits.concurrent_calls` threads."""
-        outcome = _DeleteOutcome()
-        chunks = [
-            receipt_handles[start : start + SQS_MAX_BATCH]
-            for start in range(0, len(receipt_handles), SQS_MAX_BATCH)
-        ]
-        lock = threading.Lock()
-
-        def delete_chunks() -> None:
-            while True:
-                with lock:
-                    if not chunks:
-                        return
-                    chunk = chunks.pop(0)
-                    if outcome.unanswered:
-                        # SQS did not answer a call: the rest waits for the next tick.
-                        outcome.unanswered.update(chunk)
-                        continue
-                entries = [{"Id": str(index), "ReceiptHandle": handle} for index, handle in enumerate(chunk)]
-                try:
-                    response = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
-                except Exception as error:
-                    with lock:
-                        outcome.failures.append(f"delete failed: {error}")
-                        if is_unreachable(error):
-                            outcome.unanswered.update(chunk)
-                    continue
-                with lock:
-                    outcome.deleted += len(response.get("Successful", []))
-                    outcome.failures.extend(
-                        f"delete failed: {failure}" for failure in response.get("Failed", [])
-                    )
-
-        if chunks:
-            self._on_threads(delete_chunks)
+        """DeleteMessageBatch on `limits.concurrent_calls` threads; after a call SQS did not answer, the
+        rest waits for the next tick."""
+        result = sqs.delete_messages(
+            self.client, self.queue_url, receipt_handles, concurrent_calls=self.limits.concurrent_calls
+        )
+        outcome = _DeleteOutcome(deleted=len(result.succeeded), unanswered=set(result.unanswered))
+        outcome.failures.extend(f"delete failed: {failure}" for _handle, failure in result.failed)
+        if result.unanswered:
+            outcome.failures.append(f"delete failed: {result.unanswered_error}")
         return outcome
 
     def queue_counts(self, result: TickResult | None = None) -> dict[str, int]:

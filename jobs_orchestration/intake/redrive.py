@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs_orchestration.intake.dead_letters import REASON, REDRIVE_OF, SOURCE_MESSAGE_ID, SQS_MAX_BATCH
+from jobs_orchestration.aws import sqs
+from jobs_orchestration.aws.batching import BatchOutcome
+from jobs_orchestration.connectivity import ServiceUnreachable
+from jobs_orchestration.intake.dead_letters import REASON, REDRIVE_OF, SOURCE_MESSAGE_ID
 
 LISTING_VISIBILITY_SECONDS = 30
 """Messages being listed or redriven are hidden this long, so one pass sees each once; released at
@@ -34,7 +37,7 @@ def read_dead_letters(
     while seen < limit:
         messages = client.receive_message(
             QueueUrl=url,
-            MaxNumberOfMessages=min(SQS_MAX_BATCH, limit - seen),
+            MaxNumberOfMessages=min(sqs.RECEIVE_MAX_MESSAGES, limit - seen),
             VisibilityTimeout=visibility_seconds,
             WaitTimeSeconds=RECEIVE_WAIT_SECONDS,
             MessageAttributeNames=["All"],
@@ -51,13 +54,14 @@ def attribute(message: dict[str, Any], name: str) -> str | None:
 
 
 def release(client: Any, url: str, messages: list[dict[str, Any]]) -> None:
-    """Make read messages visible again at once."""
-    for start in range(0, len(messages), SQS_MAX_BATCH):
-        entries = [
-            {"Id": str(i), "ReceiptHandle": message["ReceiptHandle"], "VisibilityTimeout": 0}
-            for i, message in enumerate(messages[start : start + SQS_MAX_BATCH])
-        ]
-        client.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+    """Make read messages visible again at once (one SQS did not release comes back by itself when its
+    visibility timeout ends)."""
+    _raise_if_unanswered(sqs.change_visibility(client, url, [m["ReceiptHandle"] for m in messages], 0))
+
+
+def _raise_if_unanswered(outcome: BatchOutcome) -> None:
+    if outcome.unanswered:
+        raise ServiceUnreachable(f"SQS did not answer: {outcome.unanswered_error}")
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,10 @@ class RedriveOutcome:
     """The dead letters now back on the job queue (as read from the dead-letter queue)."""
     not_sent: list[str] = field(default_factory=list)
     """`<message id>: <why>` for each chosen dead letter the job queue refused; it stays a dead letter."""
+    not_removed: list[str] = field(default_factory=list)
+    """`<message id>: <why>` for each dead letter sent to the job queue that the dead-letter queue did not
+    delete: it is on both, and comes back on the dead-letter queue after its visibility timeout (a second
+    redrive of it is recognized by the intake as the same work)."""
     missing_ids: list[str] = field(default_factory=list)
     """Ids asked for that no dead letter looked at carries."""
     looked_at: int = 0
@@ -118,33 +126,24 @@ def redrive_dead_letters(
         wanted = matches and (choice.max_messages is None or len(chosen) < choice.max_messages)
         (chosen if wanted else others).append(message)
     release(client, dead_letter_queue_url, others)
-    refused: list[dict[str, Any]] = []
-    for start in range(0, len(chosen), SQS_MAX_BATCH):
-        chunk = chosen[start : start + SQS_MAX_BATCH]
-        sent = client.send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {
-                    "Id": str(i),
-                    "MessageBody": m["Body"],
-                    "MessageAttributes": {REDRIVE_OF: {"DataType": "String", "StringValue": m["MessageId"]}},
-                }
-                for i, m in enumerate(chunk)
-            ],
-        )
-        done = [chunk[int(entry["Id"])] for entry in sent.get("Successful", [])]
-        if done:
-            client.delete_message_batch(
-                QueueUrl=dead_letter_queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-            )
-        outcome.moved.extend(done)
-        for failure in sent.get("Failed", []):
-            message = chunk[int(failure["Id"])]
-            refused.append(message)
-            outcome.not_sent.append(
-                f"{message['MessageId']}: {failure.get('Message') or failure.get('Code')}"
-            )
-    release(client, dead_letter_queue_url, refused)
+    sent = sqs.send_messages(client, queue_url, chosen, _redrive_entry)
+    removed = sqs.delete_messages(client, dead_letter_queue_url, [m["ReceiptHandle"] for m in sent.succeeded])
+    outcome.moved.extend(sent.succeeded)
+    outcome.not_sent.extend(f"{message['MessageId']}: {failure}" for message, failure in sent.failed)
+    by_handle = {message["ReceiptHandle"]: message for message in sent.succeeded}
+    outcome.not_removed.extend(
+        f"{by_handle[handle]['MessageId']}: {failure}" for handle, failure in removed.failed
+    )
+    _raise_if_unanswered(sent)
+    _raise_if_unanswered(removed)
+    release(client, dead_letter_queue_url, [message for message, _failure in sent.failed])
     outcome.missing_ids = sorted(set(choice.ids) - found)
     return outcome
+
+
+def _redrive_entry(message: dict[str, Any]) -> dict[str, Any]:
+    """The dead letter's body unchanged, marked with the dead letter's id (see `REDRIVE_OF`)."""
+    return {
+        "MessageBody": message["Body"],
+        "MessageAttributes": {REDRIVE_OF: {"DataType": "String", "StringValue": message["MessageId"]}},
+    }

@@ -415,11 +415,11 @@ def purge_batch(engine: Engine, store: SnapshotStore, ids: Sequence[int], now: d
                 sa.update(snapshot_files)
                 .where(snapshot_files.c.id == sa.bindparam("row_id"))
                 .values(purged_at=None, purge_error=sa.bindparam("error")),
-                [{"row_id": row.id, "error": outcome.errors[row.storage_key][:2000]} for row in failed],
+                [{"row_id": row.id, "error": str(outcome.errors[row.storage_key])[:2000]} for row in failed],
             )
     for row in purged:
         if row.storage_key in outcome.errors:
-            result.errors[f"{row.file_id} ({row.storage_key})"] = outcome.errors[row.storage_key]
+            result.errors[f"{row.file_id} ({row.storage_key})"] = str(outcome.errors[row.storage_key])
         else:
             result.deleted_count += 1
             result.bytes_freed += row.size_bytes

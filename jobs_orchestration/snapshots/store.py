@@ -21,9 +21,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from jobs_orchestration import settings
-
-# Re-exported: the bulk S3 delete lives in a neutral module every job shares.
-from jobs_orchestration.aws_s3 import DeleteOutcome, delete_s3_keys
+from jobs_orchestration.aws import s3
+from jobs_orchestration.aws.s3 import DeleteOutcome
+from jobs_orchestration.failures import Failure
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class LocalFolderStore(SnapshotStore):
             try:
                 validate_key(key)
             except UnsafeStorageKey as error:
-                outcome.errors[key] = str(error)
+                outcome.errors[key] = Failure.of(error)
                 continue
             folder, _, name = key.rpartition("/")
             by_folder.setdefault(folder, []).append((key, name))
@@ -190,7 +190,7 @@ class LocalFolderStore(SnapshotStore):
                 outcome.deleted.extend(key for key, _ in files)  # the folder, and so its files, are gone
                 continue
             except (OSError, UnsafeStorageKey) as error:
-                outcome.errors.update((key, str(error)) for key, _ in files)
+                outcome.errors.update((key, Failure.of(error)) for key, _ in files)
                 continue
             try:
                 for key, name in files:
@@ -199,7 +199,7 @@ class LocalFolderStore(SnapshotStore):
                     except FileNotFoundError:
                         deleted.append(key)
                     except OSError as error:
-                        outcome.errors[key] = str(error)
+                        outcome.errors[key] = Failure.of(error)
                     else:
                         deleted.append(key)
             finally:
@@ -301,9 +301,9 @@ class S3SnapshotStore(SnapshotStore):
             try:
                 by_object_key[self.object_key(key)] = key
             except UnsafeStorageKey as error:
-                outcome.errors[key] = str(error)
+                outcome.errors[key] = Failure.of(error)
         outcome.merge(
-            delete_s3_keys(self.client, self.bucket, list(by_object_key), rename=by_object_key.__getitem__)
+            s3.delete_keys(self.client, self.bucket, list(by_object_key), rename=by_object_key.__getitem__)
         )
         return outcome
 
@@ -349,7 +349,7 @@ class AzureBlobSnapshotStore(SnapshotStore):
             try:
                 by_blob_name[self.blob_name(key)] = key
             except UnsafeStorageKey as error:
-                outcome.errors[key] = str(error)
+                outcome.errors[key] = Failure.of(error)
         names = list(by_blob_name)
         for start in range(0, len(names), AZURE_DELETE_BATCH):
             batch = names[start : start + AZURE_DELETE_BATCH]
@@ -375,8 +375,8 @@ class AzureBlobSnapshotStore(SnapshotStore):
             )
             return self._delete_one_by_one(names, rename=rename)
         except Exception as error:  # the request never got an answer: every blob in it is still there
-            message = f"{type(error).__name__}: {error}"
-            outcome.errors.update({rename(name): message for name in names})
+            failure = Failure.of(error)
+            outcome.errors.update({rename(name): failure for name in names})
             return outcome
         for name, response in zip(names, responses, strict=True):
             # 202 is deleted; 404 means it was already gone, which is what the caller wants.
@@ -384,7 +384,7 @@ class AzureBlobSnapshotStore(SnapshotStore):
                 outcome.deleted.append(rename(name))
             else:
                 code = response.headers.get("x-ms-error-code") or response.reason
-                outcome.errors[rename(name)] = f"{response.status_code} {code}"
+                outcome.errors[rename(name)] = _azure_failure(response.status_code, code)
         return outcome
 
     def _delete_one_by_one(self, names: list[str], *, rename: Callable[[str], str]) -> DeleteOutcome:
@@ -397,9 +397,9 @@ class AzureBlobSnapshotStore(SnapshotStore):
             except ResourceNotFoundError:
                 outcome.deleted.append(rename(name))
             except HttpResponseError as error:
-                outcome.errors[rename(name)] = f"{error.status_code} {_azure_error_code(error)}"
+                outcome.errors[rename(name)] = _azure_failure(error.status_code, _azure_error_code(error))
             except Exception as error:
-                outcome.errors[rename(name)] = f"{type(error).__name__}: {error}"
+                outcome.errors[rename(name)] = Failure.of(error)
             else:
                 outcome.deleted.append(rename(name))
         return outcome
@@ -408,6 +408,11 @@ class AzureBlobSnapshotStore(SnapshotStore):
         prefix = f"{self.prefix}/" if self.prefix else ""
         for name in self.container.list_blob_names(name_starts_with=prefix or None):
             yield name[len(prefix) :]
+
+
+def _azure_failure(status: int | None, code: str) -> Failure:
+    """A blob the service refused: throttled or its own trouble (5xx) is worth another attempt."""
+    return Failure(f"{status} {code}", "", transient=status == 429 or (status or 0) >= 500)
 
 
 def _azure_error_code(error: Any) -> str:

@@ -52,6 +52,8 @@ def redrive_dead_letters_op(
         context.log.info(f"dead letter {message['MessageId']} is back on the job queue")
     for not_sent in outcome.not_sent:
         context.log.error(f"not redriven: {not_sent}")
+    for not_removed in outcome.not_removed:
+        context.log.error(f"redriven but still on the dead-letter queue: {not_removed}")
     # The queue as it is now, so the asset and its check do not wait for the sensor's next look.
     now = time.time()
     summary = summarize_dead_letter_queue(client, sqs.dead_letter_queue_url)
@@ -63,6 +65,7 @@ def redrive_dead_letters_op(
         "moved_message_ids": dg.MetadataValue.json(outcome.moved_ids),
         "looked_at": dg.MetadataValue.int(outcome.looked_at),
         "not_sent": dg.MetadataValue.json(outcome.not_sent),
+        "not_removed": dg.MetadataValue.json(outcome.not_removed),
         "ids_not_found": dg.MetadataValue.json(outcome.missing_ids),
         "left_on_dead_letter_queue": dg.MetadataValue.int(summary.depth),
     }
@@ -74,6 +77,11 @@ def redrive_dead_letters_op(
     if outcome.not_sent:
         problems.append(
             f"{len(outcome.not_sent)} dead letter(s) the job queue refused: {'; '.join(outcome.not_sent)}"
+        )
+    if outcome.not_removed:
+        problems.append(
+            f"{len(outcome.not_removed)} redriven dead letter(s) the dead-letter queue did not delete: "
+            + "; ".join(outcome.not_removed)
         )
     if not outcome.moved and not problems:
         problems.append(

@@ -3,7 +3,7 @@ these, so they are built on its boto3 configuration base, like its own RDS and S
 with the project's client bounds.
 
 Every client they hand out has a connect and a read timeout and a short retry (see
-`jobs_orchestration.connectivity`): an outage surfaces in seconds, and the ops' retry policies take it
+`jobs_orchestration.aws.clients`): an outage surfaces in seconds, and the ops' retry policies take it
 from there.
 """
 
@@ -17,7 +17,7 @@ from dagster_aws.utils import ResourceWithBoto3Configuration
 from pydantic import Field
 
 from jobs_orchestration.alerts import Alert, publish_alert, subject_line
-from jobs_orchestration.connectivity import (
+from jobs_orchestration.aws.clients import (
     CLIENT_MAX_ATTEMPTS,
     aws_client,
     aws_client_config,

@@ -1,0 +1,46 @@
+"""SNS PublishBatch, 10 messages and 256 KiB a call (see `batching`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from jobs_orchestration.aws.batching import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_RETRY_DELAY_SECONDS,
+    SNS_PUBLISH_BATCH,
+    BatchOutcome,
+    Entry,
+    call_in_batches,
+    entry_failures,
+    message_bytes,
+    with_ids,
+)
+
+T = TypeVar("T")
+
+
+def publish_messages(
+    client: Any,
+    topic_arn: str,
+    items: Iterable[T],
+    entry_of: Callable[[T], Entry],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    retry_delay_seconds: float = DEFAULT_RETRY_DELAY_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BatchOutcome[T]:
+    """PublishBatch the items; `entry_of` gives each one's `Message` and `MessageAttributes`."""
+    return call_in_batches(
+        lambda entries: entry_failures(
+            client.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=with_ids(entries))
+        ),
+        items,
+        entry_of,
+        SNS_PUBLISH_BATCH,
+        size_of=lambda entry: message_bytes(entry["Message"], entry.get("MessageAttributes", {})),
+        attempts=attempts,
+        retry_delay_seconds=retry_delay_seconds,
+        sleep=sleep,
+    )
