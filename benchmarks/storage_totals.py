@@ -166,16 +166,7 @@ def seed(url: str, scale: float) -> dict[str, int]:
             bulk_insert(
                 connection,
                 File.__table__,
-                [
-                    "package_id",
-                    "name",
-                    "s3_bucket",
-                    "s3_key",
-                    "size",
-                    "object_type",
-                    "is_prefix",
-                    "created_at",
-                ],
+                PLATFORM_COLUMNS[File][1:],  # the database numbers the files
                 rows["files"],
             )
         for name, table_rows in rows.items():

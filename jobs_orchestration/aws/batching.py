@@ -103,6 +103,19 @@ def entry_failures(response: Mapping[str, Any]) -> dict[int, Failure]:
     }
 
 
+def call_with_ids(
+    method: Callable[..., Mapping[str, Any]], entries_parameter: str, **parameters: Any
+) -> Callable[[list[Entry]], dict[int, Failure]]:
+    """One SQS or SNS batch call as `call_in_batches` makes it: the entries sent `with_ids` under
+    `entries_parameter`, the failed ones read back from the response."""
+    return lambda entries: entry_failures(method(**parameters, **{entries_parameter: with_ids(entries)}))
+
+
+def message_size(body_field: str) -> Callable[[Entry], int]:
+    """`message_bytes` of an SQS or SNS entry whose body is under `body_field`."""
+    return lambda entry: message_bytes(entry[body_field], entry.get("MessageAttributes", {}))
+
+
 @dataclass
 class BatchOutcome(Generic[T]):
     """What became of each item: done, failed (with why), or not done because the service stopped

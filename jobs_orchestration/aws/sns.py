@@ -13,9 +13,8 @@ from jobs_orchestration.aws.batching import (
     BatchOutcome,
     Entry,
     call_in_batches,
-    entry_failures,
-    message_bytes,
-    with_ids,
+    call_with_ids,
+    message_size,
 )
 
 T = TypeVar("T")
@@ -33,13 +32,11 @@ def publish_messages(
 ) -> BatchOutcome[T]:
     """PublishBatch the items; `entry_of` gives each one's `Message` and `MessageAttributes`."""
     return call_in_batches(
-        lambda entries: entry_failures(
-            client.publish_batch(TopicArn=topic_arn, PublishBatchRequestEntries=with_ids(entries))
-        ),
+        call_with_ids(client.publish_batch, "PublishBatchRequestEntries", TopicArn=topic_arn),
         items,
         entry_of,
         SNS_PUBLISH_BATCH,
-        size_of=lambda entry: message_bytes(entry["Message"], entry.get("MessageAttributes", {})),
+        size_of=message_size("Message"),
         attempts=attempts,
         retry_delay_seconds=retry_delay_seconds,
         sleep=sleep,

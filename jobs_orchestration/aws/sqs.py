@@ -11,9 +11,8 @@ from jobs_orchestration.aws.batching import (
     BatchOutcome,
     Entry,
     call_in_batches,
-    entry_failures,
-    message_bytes,
-    with_ids,
+    call_with_ids,
+    message_size,
 )
 
 T = TypeVar("T")
@@ -29,20 +28,12 @@ def send_messages(
     entry_of: Callable[[T], Entry],
     *,
     attempts: int = DEFAULT_ATTEMPTS,
-    concurrent_calls: int = 1,
 ) -> BatchOutcome[T]:
     """SendMessageBatch the items; `entry_of` gives each one's SendMessage arguments (`MessageBody`,
     `MessageAttributes`), without an `Id`."""
+    send = call_with_ids(client.send_message_batch, "Entries", QueueUrl=queue_url)
     return call_in_batches(
-        lambda entries: entry_failures(
-            client.send_message_batch(QueueUrl=queue_url, Entries=with_ids(entries))
-        ),
-        items,
-        entry_of,
-        SQS_BATCH,
-        size_of=lambda entry: message_bytes(entry["MessageBody"], entry.get("MessageAttributes", {})),
-        attempts=attempts,
-        concurrent_calls=concurrent_calls,
+        send, items, entry_of, SQS_BATCH, size_of=message_size("MessageBody"), attempts=attempts
     )
 
 
@@ -50,10 +41,9 @@ def delete_messages(
     client: Any, queue_url: str, receipt_handles: Sequence[str], *, concurrent_calls: int = 1
 ) -> BatchOutcome[str]:
     """DeleteMessageBatch the messages these receipt handles name."""
+    delete = call_with_ids(client.delete_message_batch, "Entries", QueueUrl=queue_url)
     return call_in_batches(
-        lambda entries: entry_failures(
-            client.delete_message_batch(QueueUrl=queue_url, Entries=with_ids(entries))
-        ),
+        delete,
         receipt_handles,
         lambda handle: {"ReceiptHandle": handle},
         SQS_BATCH,
@@ -66,10 +56,9 @@ def change_visibility(
 ) -> BatchOutcome[str]:
     """ChangeMessageVisibilityBatch: the messages become visible again after `visibility_seconds` (0: at
     once)."""
+    change = call_with_ids(client.change_message_visibility_batch, "Entries", QueueUrl=queue_url)
     return call_in_batches(
-        lambda entries: entry_failures(
-            client.change_message_visibility_batch(QueueUrl=queue_url, Entries=with_ids(entries))
-        ),
+        change,
         receipt_handles,
         lambda handle: {"ReceiptHandle": handle, "VisibilityTimeout": visibility_seconds},
         SQS_BATCH,

@@ -25,6 +25,7 @@ from jobs_orchestration.db.platform import (
 from jobs_orchestration.defs.deletion.config import DELETE_DATASET_OP
 from jobs_orchestration.deletion.rows import remove_dataset
 from jobs_orchestration.devstack.aws import DATASET_ASSETS_BUCKET, DATASET_BUCKET, TIMESERIES_BUCKET
+from jobs_orchestration.devstack.seed import PLATFORM_COLUMNS
 from jobs_orchestration_tests.support.faults import record_delete_calls
 from jobs_orchestration_tests.support.platform_data import count_rows, keys_in, package_state
 from jobs_orchestration_tests.support.queue import dead_letters
@@ -265,17 +266,7 @@ def test_delete_objects_calls_are_full_batches_per_bucket(data, s3, platform_db,
         for index in range(count)
     )
     with platform_db.begin() as connection:
-        columns = [
-            "package_id",
-            "name",
-            "s3_bucket",
-            "s3_key",
-            "size",
-            "object_type",
-            "is_prefix",
-            "created_at",
-        ]
-        bulk_insert(connection, File.__table__, columns, rows)
+        bulk_insert(connection, File.__table__, PLATFORM_COLUMNS[File][1:], rows)  # ids from the database
     calls = record_delete_calls(monkeypatch)
 
     result = delete_dataset(dataset, org)
