@@ -33,7 +33,30 @@ def is_unreachable(error: BaseException) -> bool:
     if isinstance(error, (ConnectionError, BotoConnectionError, HTTPClientError, TimeoutError)):
         return True
     if isinstance(error, sqlalchemy.exc.DBAPIError):
+        if refused_by_the_database(error):
+            return False
         return error.connection_invalidated or isinstance(
             error, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
         )
     return False
+
+
+PASSING_REFUSALS = (
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "too many clients already",
+    "remaining connection slots are reserved",
+    "terminating connection due to administrator command",
+)
+"""What PostgreSQL answers a connection while it cannot take it for now: worth another attempt."""
+
+
+def refused_by_the_database(error: sqlalchemy.exc.DBAPIError) -> bool:
+    """True when PostgreSQL answered a connection with a FATAL error of its own, such as a database or
+    role that does not exist or a failed password: the configuration is wrong, and waiting will not
+    mend it. libpq gives such errors no SQLSTATE, so the server's words are read; the refusals that pass
+    (`PASSING_REFUSALS`) are not counted."""
+    message = str(error.orig)
+    return "FATAL:" in message and not any(phrase in message for phrase in PASSING_REFUSALS)

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
+from jobs_orchestration.connectivity import is_unreachable
 from jobs_orchestration.failures import describe, is_transient
 
 
@@ -78,6 +79,33 @@ def _raised(engine, statement: str) -> sa.exc.DBAPIError:
     with pytest.raises(sa.exc.DBAPIError) as caught, engine.begin() as connection:
         connection.execute(sa.text(statement))
     return caught.value
+
+
+@pytest.mark.parametrize(
+    ("database", "user", "words"),
+    [
+        ("no_such_database", "postgres", 'database "no_such_database" does not exist'),
+        ("postgres", "no_such_role", 'role "no_such_role" does not exist'),
+    ],
+)
+def test_a_database_or_role_that_does_not_exist_is_permanent_not_an_outage(
+    database_url, database, user, words
+):
+    """The server answered: waiting for it to come back would only delay the failure a person must fix."""
+    url = sa.engine.make_url(database_url).set(database=database, username=user)
+    engine = sa.create_engine(url)
+    with pytest.raises(sa.exc.OperationalError) as caught:
+        engine.connect()
+    engine.dispose()
+    assert not is_unreachable(caught.value) and not is_transient(caught.value)
+    assert words in describe(caught.value)
+
+
+def test_a_database_that_refuses_connections_at_its_port_is_an_outage():
+    engine = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:9/postgres")
+    with pytest.raises(sa.exc.OperationalError) as caught:
+        engine.connect()
+    assert is_unreachable(caught.value) and is_transient(caught.value)
 
 
 def test_data_and_integrity_errors_are_permanent_and_described_without_their_sql(engine):
