@@ -38,34 +38,31 @@ _TREE_PAGE = sa.text(
 
 # The trees of several roots walked at once, each package labelled with the root it was reached from:
 # the packages of one run's package deletions read in the same pages. The roots must not lie in one
-# another's trees (see `nested_roots`), so a package is reached from one root only.
-_FOREST_PAGE = sa.text(
-    """
-    WITH RECURSIVE tree(id, organization_id, root_id) AS (
+# another's trees (see `nested_roots`), so a package is reached from one root only. `{roots}` is a
+# VALUES list of (package id, organization id) pairs (see `_with_roots`): PostgreSQL and SQLite both
+# read it, where an array parameter would be PostgreSQL's alone.
+_FOREST_PAGE = """
+    WITH RECURSIVE root(id, organization_id) AS ({roots}),
+    tree(id, organization_id, root_id) AS (
         SELECT package.id, package.organization_id, package.id
         FROM packages AS package
-        JOIN unnest(CAST(:root_ids AS integer[]), CAST(:organization_ids AS integer[]))
-            AS root(id, organization_id)
-            ON package.id = root.id AND package.organization_id = root.organization_id
+        JOIN root ON package.id = root.id AND package.organization_id = root.organization_id
         UNION
         SELECT child.id, child.organization_id, tree.root_id
         FROM packages AS child JOIN tree ON child.parent_id = tree.id
         WHERE child.organization_id = tree.organization_id
     )
     SELECT id, root_id FROM tree WHERE id > :after ORDER BY id LIMIT :limit
-    """
-)
+"""
 
 # Which roots have another of the roots above them: walks up each root's parents while they share its
 # organization (the way down `_TREE_PAGE` takes). UNION stops the walk on a parent_id cycle.
-_NESTED_ROOTS = sa.text(
-    """
-    WITH RECURSIVE up(root_id, organization_id, ancestor_id) AS (
+_NESTED_ROOTS = """
+    WITH RECURSIVE root(id, organization_id) AS ({roots}),
+    up(root_id, organization_id, ancestor_id) AS (
         SELECT package.id, package.organization_id, package.parent_id
         FROM packages AS package
-        JOIN unnest(CAST(:root_ids AS integer[]), CAST(:organization_ids AS integer[]))
-            AS root(id, organization_id)
-            ON package.id = root.id AND package.organization_id = root.organization_id
+        JOIN root ON package.id = root.id AND package.organization_id = root.organization_id
         WHERE package.parent_id IS NOT NULL
         UNION
         SELECT up.root_id, up.organization_id, parent.parent_id
@@ -76,9 +73,8 @@ _NESTED_ROOTS = sa.text(
     SELECT DISTINCT up.root_id
     FROM up JOIN packages AS ancestor
         ON ancestor.id = up.ancestor_id AND ancestor.organization_id = up.organization_id
-    WHERE up.ancestor_id <> up.root_id AND up.ancestor_id = ANY(CAST(:root_ids AS integer[]))
-    """
-)
+    WHERE up.ancestor_id <> up.root_id AND up.ancestor_id IN (SELECT id FROM root)
+"""
 
 
 class PackageScope(Protocol):
@@ -160,18 +156,22 @@ def keyset_pages(
         after = key(page[-1])
 
 
-def _roots_parameters(roots: Sequence[tuple[int, int]]) -> dict[str, list[int]]:
-    return {
-        "root_ids": [root_id for root_id, _organization_id in roots],
-        "organization_ids": [organization_id for _root_id, organization_id in roots],
-    }
+def _with_roots(query: str, roots: Sequence[tuple[int, int]]) -> tuple[sa.TextClause, dict[str, int]]:
+    """The query with its `{roots}` VALUES list written out, one pair of bound parameters a root."""
+    values = ", ".join(f"(:root_{index}, :organization_{index})" for index in range(len(roots)))
+    parameters: dict[str, int] = {}
+    for index, (root_id, organization_id) in enumerate(roots):
+        parameters[f"root_{index}"] = root_id
+        parameters[f"organization_{index}"] = organization_id
+    return sa.text(query.format(roots=f"VALUES {values}")), parameters
 
 
 def nested_roots(connection: Connection, roots: Sequence[tuple[int, int]]) -> set[int]:
     """The roots among (package id, organization id) pairs that lie inside the tree of another of them."""
     if len(roots) < 2:
         return set()
-    return set(connection.execute(_NESTED_ROOTS, _roots_parameters(roots)).scalars())
+    statement, parameters = _with_roots(_NESTED_ROOTS, roots)
+    return set(connection.execute(statement, parameters).scalars())
 
 
 def iter_forest_pages(
@@ -179,10 +179,10 @@ def iter_forest_pages(
 ) -> Iterator[dict[int, int]]:
     """The packages of several trees (roots given as (package id, organization id), none inside
     another's tree) a page at a time: each page maps package id to the root whose tree holds it."""
-    parameters = _roots_parameters(roots)
+    statement, parameters = _with_roots(_FOREST_PAGE, roots)
 
     def read_page(connection: Connection, after: int) -> list[tuple[int, int]]:
-        rows = connection.execute(_FOREST_PAGE, {**parameters, "after": after, "limit": page_size})
+        rows = connection.execute(statement, {**parameters, "after": after, "limit": page_size})
         return [(row.id, row.root_id) for row in rows]
 
     for page in keyset_pages(engine, read_page, page_size, key=lambda row: row[0]):

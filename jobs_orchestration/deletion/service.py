@@ -110,9 +110,7 @@ def delete_packages(
     result is the request's report, or the error that ended it: a refusal (DeletionRefused, nothing
     of it touched) is that request's alone; an error the shared work could not put down to one
     request (an outage, say) is given to every request that shared it."""
-    if dry_run or stores.engine.dialect.name != "postgresql":
-        # The shared walk reads its roots as PostgreSQL arrays; elsewhere (SQLite, the local stack) each
-        # request is deleted on its own.
+    if dry_run:
         return [
             _attempt(functools.partial(delete_package, stores, *request, dry_run=dry_run))
             for request in requests

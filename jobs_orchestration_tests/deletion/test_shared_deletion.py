@@ -245,7 +245,9 @@ def _file_id(engine: sa.Engine, package_id: int) -> int:
         return connection.execute(sa.select(File.id).where(File.package_id == package_id)).scalar_one()
 
 
-def test_a_run_of_package_deletions_works_on_sqlite_as_the_local_stack_runs_it(tmp_path, local_aws):
+def test_a_run_of_package_deletions_shares_its_walk_on_sqlite_as_the_local_stack_runs_it(tmp_path, local_aws):
+    """A folder with a child, a package inside that folder requested too, and a package of its own:
+    one DeleteObjects call for the three trees, the nested request deleted after them."""
     url = f"sqlite:///{tmp_path / 'jobs.db'}"
     upgrade(url, ["platform"])
     engine = create_db_engine(url)
@@ -253,13 +255,27 @@ def test_a_run_of_package_deletions_works_on_sqlite_as_the_local_stack_runs_it(t
     data = PlatformData(engine, s3)
     org = data.organization()
     dataset = data.dataset(org)
-    packages = [data.package(dataset, org) for _ in range(2)]
-    for package in packages:
+    folder = data.package(dataset, org)
+    child = data.package(dataset, org, parent_id=folder)
+    single = data.package(dataset, org)
+    for package in (folder, child, single):
         data.file(package, DATASET_BUCKET, f"sqlite/{package}.pdf")
+    calls: list[int] = []
+    s3.meta.events.register(
+        "provide-client-params.s3.DeleteObjects",
+        lambda params, **_: calls.append(len(params["Delete"]["Objects"])),
+    )
 
-    reports = delete_packages(DeletionStores(engine, s3, TIMESERIES_BUCKET), [(p, org) for p in packages])
+    reports = delete_packages(
+        DeletionStores(engine, s3, TIMESERIES_BUCKET), [(folder, org), (child, org), (single, org)]
+    )
 
-    assert [report.outcome for report in reports] == [Outcome.DELETED, Outcome.DELETED]
+    assert [report.outcome for report in reports] == [
+        Outcome.DELETED,
+        Outcome.ALREADY_DELETED,
+        Outcome.DELETED,
+    ]
+    assert calls == [3]
     assert keys_in(s3, DATASET_BUCKET) == set()
-    assert [package_state(engine, package) for package in packages] == ["DELETED", "DELETED"]
+    assert [package_state(engine, package) for package in (folder, child, single)] == ["DELETED"] * 3
     engine.dispose()
