@@ -6,16 +6,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from jobs_orchestration.aws.batching import (
-    DEFAULT_ATTEMPTS,
-    DEFAULT_RETRY_DELAY_SECONDS,
-    SNS_PUBLISH_BATCH,
-    BatchOutcome,
-    Entry,
-    call_in_batches,
-    call_with_ids,
-    message_size,
-)
+from jobs_orchestration.aws import batching
 
 T = TypeVar("T")
 
@@ -24,19 +15,19 @@ def publish_messages(
     client: Any,
     topic_arn: str,
     items: Iterable[T],
-    entry_of: Callable[[T], Entry],
+    entry_of: Callable[[T], batching.Entry],
     *,
-    attempts: int = DEFAULT_ATTEMPTS,
-    retry_delay_seconds: float = DEFAULT_RETRY_DELAY_SECONDS,
+    attempts: int = batching.DEFAULT_ATTEMPTS,
+    retry_delay_seconds: float = batching.DEFAULT_RETRY_DELAY_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
-) -> BatchOutcome[T]:
+) -> batching.BatchOutcome[T]:
     """PublishBatch the items; `entry_of` gives each one's `Message` and `MessageAttributes`."""
-    return call_in_batches(
-        call_with_ids(client.publish_batch, "PublishBatchRequestEntries", TopicArn=topic_arn),
+    return batching.call_in_batches(
+        batching.call_with_ids(client.publish_batch, "PublishBatchRequestEntries", TopicArn=topic_arn),
         items,
         entry_of,
-        SNS_PUBLISH_BATCH,
-        size_of=message_size("Message"),
+        batching.SNS_PUBLISH_BATCH,
+        size_of=batching.message_size("Message"),
         attempts=attempts,
         retry_delay_seconds=retry_delay_seconds,
         sleep=sleep,

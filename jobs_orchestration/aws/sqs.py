@@ -5,19 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from jobs_orchestration.aws.batching import (
-    DEFAULT_ATTEMPTS,
-    SQS_BATCH,
-    BatchOutcome,
-    Entry,
-    call_in_batches,
-    call_with_ids,
-    message_size,
-)
+from jobs_orchestration.aws import batching
 
 T = TypeVar("T")
 
-RECEIVE_MAX_MESSAGES = SQS_BATCH.entries
+RECEIVE_MAX_MESSAGES = batching.SQS_BATCH.entries
 """ReceiveMessage returns at most 10 messages a call."""
 
 
@@ -25,41 +17,46 @@ def send_messages(
     client: Any,
     queue_url: str,
     items: Iterable[T],
-    entry_of: Callable[[T], Entry],
+    entry_of: Callable[[T], batching.Entry],
     *,
-    attempts: int = DEFAULT_ATTEMPTS,
-) -> BatchOutcome[T]:
+    attempts: int = batching.DEFAULT_ATTEMPTS,
+) -> batching.BatchOutcome[T]:
     """SendMessageBatch the items; `entry_of` gives each one's SendMessage arguments (`MessageBody`,
     `MessageAttributes`), without an `Id`."""
-    send = call_with_ids(client.send_message_batch, "Entries", QueueUrl=queue_url)
-    return call_in_batches(
-        send, items, entry_of, SQS_BATCH, size_of=message_size("MessageBody"), attempts=attempts
+    send = batching.call_with_ids(client.send_message_batch, "Entries", QueueUrl=queue_url)
+    return batching.call_in_batches(
+        send,
+        items,
+        entry_of,
+        batching.SQS_BATCH,
+        size_of=batching.message_size("MessageBody"),
+        attempts=attempts,
     )
 
 
 def delete_messages(
     client: Any, queue_url: str, receipt_handles: Sequence[str], *, concurrent_calls: int = 1
-) -> BatchOutcome[str]:
+) -> batching.BatchOutcome[str]:
     """DeleteMessageBatch the messages these receipt handles name."""
-    delete = call_with_ids(client.delete_message_batch, "Entries", QueueUrl=queue_url)
-    return call_in_batches(
+    delete = batching.call_with_ids(client.delete_message_batch, "Entries", QueueUrl=queue_url)
+    return batching.call_in_batches(
         delete,
         receipt_handles,
         lambda handle: {"ReceiptHandle": handle},
-        SQS_BATCH,
+        batching.SQS_BATCH,
         concurrent_calls=concurrent_calls,
     )
 
 
 def change_visibility(
     client: Any, queue_url: str, receipt_handles: Sequence[str], visibility_seconds: int
-) -> BatchOutcome[str]:
+) -> batching.BatchOutcome[str]:
     """ChangeMessageVisibilityBatch: the messages become visible again after `visibility_seconds` (0: at
     once)."""
-    change = call_with_ids(client.change_message_visibility_batch, "Entries", QueueUrl=queue_url)
-    return call_in_batches(
+    change = batching.call_with_ids(client.change_message_visibility_batch, "Entries", QueueUrl=queue_url)
+    return batching.call_in_batches(
         change,
         receipt_handles,
         lambda handle: {"ReceiptHandle": handle, "VisibilityTimeout": visibility_seconds},
-        SQS_BATCH,
+        batching.SQS_BATCH,
     )

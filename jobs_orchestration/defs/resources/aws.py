@@ -31,23 +31,26 @@ _MAX_ATTEMPTS_DESCRIPTION = (
 )
 
 
+BOTO3_FIELDS = (
+    "region_name",
+    "endpoint_url",
+    "profile_name",
+    "use_ssl",
+    "verify",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+)
+"""The fields of dagster-aws's boto3 configuration that `aws_client` takes as they are."""
+
+
 def boto3_client(
     resource: ResourceWithBoto3Configuration | S3Resource, service: str, config: Config | None = None
 ) -> Any:
     """A client configured by the resource's fields, bounded by `config` or else by its `max_attempts`;
     unset fields fall back to the environment (see `aws_client`)."""
-    return aws_client(
-        service,
-        region_name=resource.region_name,
-        endpoint_url=resource.endpoint_url,
-        profile_name=resource.profile_name,
-        use_ssl=resource.use_ssl,
-        verify=resource.verify,
-        aws_access_key_id=resource.aws_access_key_id,
-        aws_secret_access_key=resource.aws_secret_access_key,
-        aws_session_token=resource.aws_session_token,
-        config=config or aws_client_config(resource.max_attempts),
-    )
+    fields = {name: getattr(resource, name) for name in BOTO3_FIELDS}
+    return aws_client(service, config=config or aws_client_config(resource.max_attempts), **fields)
 
 
 class BoundedS3Resource(S3Resource):
