@@ -117,20 +117,14 @@ def daemon_statements(target: RunTaskTarget, storage: Storage, stack: cdk.Stack)
             resources=[_tasks_in_cluster_arn(stack, target.cluster)],
             conditions={"StringEquals": {"ecs:CreateAction": "RunTask"}},
         ),
-        iam.PolicyStatement(
-            sid="WatchAndStopTasks",
-            actions=["ecs:DescribeTasks", "ecs:StopTask"],
-            resources=[_tasks_in_cluster_arn(stack, target.cluster)],
-        ),
+        _describe_and_stop_tasks("WatchAndStopTasks", target, stack),
         iam.PolicyStatement(
             sid="PassRunTaskRoles",
             actions=["iam:PassRole"],
             resources=[target.run_task_role.role_arn, target.run_execution_role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": ECS_TASKS_SERVICE}},
         ),
-        iam.PolicyStatement(
-            sid="ReadTaskDefinitions", actions=["ecs:DescribeTaskDefinition"], resources=["*"]
-        ),
+        _read_task_definitions(),
         iam.PolicyStatement(
             sid="ReadOwnNetworkInterface", actions=["ec2:DescribeNetworkInterfaces"], resources=["*"]
         ),
@@ -147,14 +141,8 @@ def webserver_statements(
     target: RunTaskTarget, storage: Storage, stack: cdk.Stack
 ) -> list[iam.PolicyStatement]:
     return [
-        iam.PolicyStatement(
-            sid="ReadTaskDefinitions", actions=["ecs:DescribeTaskDefinition"], resources=["*"]
-        ),
-        iam.PolicyStatement(
-            sid="TerminateRuns",
-            actions=["ecs:DescribeTasks", "ecs:StopTask"],
-            resources=[_tasks_in_cluster_arn(stack, target.cluster)],
-        ),
+        _read_task_definitions(),
+        _describe_and_stop_tasks("TerminateRuns", target, stack),
         iam.PolicyStatement(
             sid="ReadComputeLogs",
             actions=["s3:GetObject"],
@@ -215,6 +203,22 @@ def _write_compute_logs(sid: str, storage: Storage, *extra_actions: str) -> iam.
         sid=sid,
         actions=["s3:PutObject", *extra_actions],
         resources=[storage.compute_log_bucket.arn_for_objects(f"{COMPUTE_LOG_PREFIX}/*")],
+    )
+
+
+def _read_task_definitions() -> iam.PolicyStatement:
+    # DescribeTaskDefinition supports no resource-level permissions.
+    return iam.PolicyStatement(
+        sid="ReadTaskDefinitions", actions=["ecs:DescribeTaskDefinition"], resources=["*"]
+    )
+
+
+def _describe_and_stop_tasks(sid: str, target: RunTaskTarget, stack: cdk.Stack) -> iam.PolicyStatement:
+    """The daemon watches and stops the runs it launched; the UI stops a run an operator terminates."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=["ecs:DescribeTasks", "ecs:StopTask"],
+        resources=[_tasks_in_cluster_arn(stack, target.cluster)],
     )
 
 
