@@ -69,7 +69,6 @@ from jobs_orchestration.db.platform import (  # noqa: E402
     PackageState,
     User,
 )
-from jobs_orchestration.defs.intake.sensor import DEFAULT_INTERVAL_SECONDS  # noqa: E402
 from jobs_orchestration.defs.job_messages import sources_in  # noqa: E402
 from jobs_orchestration.devstack.aws import LocalAws, provision, reset_moto, start_moto_server  # noqa: E402
 from jobs_orchestration.devstack.localstack import reset_localstack, running_localstack  # noqa: E402
@@ -82,6 +81,7 @@ from jobs_orchestration.devstack.seed import (  # noqa: E402
 )
 from jobs_orchestration.devstack.stack import local_instance_config  # noqa: E402
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake  # noqa: E402
+from jobs_orchestration.settings import DEFAULTS  # noqa: E402
 from jobs_orchestration_tests.support.postgres import temporary_database  # noqa: E402
 
 DEFAULT_BATCH_SIZE = IntakeLimits().batch_size
@@ -780,7 +780,10 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=100, help="The mixed run keeps the queue under this")
     parser.add_argument("--parallelism", type=int, default=10, help="Runs at once (the old PARALLELISM)")
     parser.add_argument(
-        "--interval", type=int, default=DEFAULT_INTERVAL_SECONDS, help="Sensor minimum interval, seconds"
+        "--interval",
+        type=int,
+        default=DEFAULTS.jobs_intake_interval_seconds,
+        help="Sensor minimum interval, seconds",
     )
     parser.add_argument(
         "--jobs",

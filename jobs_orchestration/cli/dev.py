@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from jobs_orchestration import settings
 from jobs_orchestration.devstack.seed import SeedSizes
 from jobs_orchestration.devstack.stack import LocalStack
 
@@ -12,7 +13,7 @@ from jobs_orchestration.devstack.stack import LocalStack
 @click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
 @click.option(
     "--database-url",
-    envvar="JOBS_DATABASE_URL",
+    envvar=settings.JOBS_DATABASE_URL,
     show_envvar=True,
     help="Platform and Email Parser database; a SQLite file under .local/ by default.",
 )

@@ -40,9 +40,10 @@ def seed(database_url: str, no_objects: bool, random_seed: int, snapshots: int, 
 
 
 def _snapshot_url() -> str:
-    import os
-
-    url = os.environ.get(settings.SNAPSHOT_STORAGE_URL)
+    try:
+        url = settings.load_settings().snapshot_storage_url
+    except settings.SettingsError as error:
+        raise click.UsageError(str(error)) from None
     if not url:
         raise click.UsageError(f"set {settings.SNAPSHOT_STORAGE_URL} (file:///path or s3://bucket/prefix)")
     return url
