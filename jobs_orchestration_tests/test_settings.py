@@ -164,3 +164,23 @@ def test_the_database_kind_comes_from_the_scheme_alone(environment):
     environment.setenv(settings.JOBS_DATABASE_URL, "mysql://x")
     assert database_kind(load_settings().jobs_database_url) is None
     assert database_kind(None) is None
+
+
+def test_a_command_takes_the_database_url_from_the_settings(environment, tmp_path):
+    from click.testing import CliRunner
+
+    from jobs_orchestration.cli import main
+
+    unset = CliRunner().invoke(main, ["db", "upgrade", "--domain", "platform"])
+    assert unset.exit_code == 2 and "give --url or set JOBS_DATABASE_URL" in unset.output
+
+    environment.setenv(settings.JOBS_DATABASE_URL, f"sqlite:///{tmp_path / 'jobs.db'}")
+    migrated = CliRunner().invoke(main, ["db", "upgrade", "--domain", "platform"])
+    assert migrated.exit_code == 0, migrated.output
+    assert (tmp_path / "jobs.db").exists()
+
+    environment.setenv(settings.JOBS_DATABASE_URL, DATABASE_URL)
+    environment.setenv(settings.SNAPSHOT_RETENTION_DAYS, "none")
+    refused = CliRunner().invoke(main, ["db", "upgrade", "--domain", "platform"])
+    assert refused.exit_code == 2 and "SNAPSHOT_RETENTION_DAYS='none'" in refused.output
+    assert SECRET not in refused.output
