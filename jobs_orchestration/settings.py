@@ -147,7 +147,7 @@ def load_settings() -> Settings:
 
 
 def describe(error: ValidationError) -> str:
-    """One line per bad variable: its name, its value unless the field is a secret, and what is wrong."""
+    """One clause per bad variable: its name, its value unless the field is a secret, and what is wrong."""
     problems = []
     for detail in error.errors(include_url=False):
         name = ".".join(str(part) for part in detail["loc"])
