@@ -59,6 +59,7 @@ import yaml  # noqa: E402
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES  # noqa: E402
 from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME  # noqa: E402
 
+from jobs_orchestration import settings  # noqa: E402
 from jobs_orchestration.aws.batching import SQS_BATCH  # noqa: E402
 from jobs_orchestration.db.engine import create_db_engine  # noqa: E402
 from jobs_orchestration.db.migrate import upgrade  # noqa: E402
@@ -81,7 +82,6 @@ from jobs_orchestration.devstack.seed import (  # noqa: E402
 )
 from jobs_orchestration.devstack.stack import local_instance_config  # noqa: E402
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake  # noqa: E402
-from jobs_orchestration.settings import DEFAULTS  # noqa: E402
 from jobs_orchestration_tests.support.postgres import temporary_database  # noqa: E402
 
 DEFAULT_BATCH_SIZE = IntakeLimits().batch_size
@@ -338,9 +338,9 @@ def through_dagster(
             **aws.environment(),
             "DAGSTER_HOME": home,
             "PYTHONPATH": str(ROOT),
-            "JOBS_INTAKE_BATCH_SIZE": str(batch_size),
-            "JOBS_INTAKE_CHANGELOG_BATCH_SIZE": str(args.changelog_batch_size),
-            "JOBS_INTAKE_INTERVAL_SECONDS": str(args.interval),
+            settings.JOBS_INTAKE_BATCH_SIZE: str(batch_size),
+            settings.JOBS_INTAKE_CHANGELOG_BATCH_SIZE: str(args.changelog_batch_size),
+            settings.JOBS_INTAKE_INTERVAL_SECONDS: str(args.interval),
         }
         database_url = None
         if args.jobs == "real":
@@ -348,8 +348,8 @@ def through_dagster(
             with emulator.object_writer(aws) as write_object:
                 targets = seed_platform_for(database_url, deletions, write_object)
             environment |= {
-                "JOBS_DATABASE_URL": database_url,
-                "SNAPSHOT_STORAGE_URL": Path(home, "snapshots").as_uri(),
+                settings.JOBS_DATABASE_URL: database_url,
+                settings.SNAPSHOT_STORAGE_URL: Path(home, "snapshots").as_uri(),
             }
         else:
             targets = made_up_targets(100, deletions)
@@ -782,7 +782,7 @@ def main() -> None:
     parser.add_argument(
         "--interval",
         type=int,
-        default=DEFAULTS.jobs_intake_interval_seconds,
+        default=settings.DEFAULTS.jobs_intake_interval_seconds,
         help="Sensor minimum interval, seconds",
     )
     parser.add_argument(
