@@ -59,6 +59,7 @@ import yaml  # noqa: E402
 from dagster._core.storage.dagster_run import NOT_FINISHED_STATUSES  # noqa: E402
 from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME  # noqa: E402
 
+from jobs_orchestration import settings  # noqa: E402
 from jobs_orchestration.aws.batching import SQS_BATCH  # noqa: E402
 from jobs_orchestration.db.engine import create_db_engine  # noqa: E402
 from jobs_orchestration.db.migrate import upgrade  # noqa: E402
@@ -69,7 +70,6 @@ from jobs_orchestration.db.platform import (  # noqa: E402
     PackageState,
     User,
 )
-from jobs_orchestration.defs.intake.sensor import DEFAULT_INTERVAL_SECONDS  # noqa: E402
 from jobs_orchestration.defs.job_messages import sources_in  # noqa: E402
 from jobs_orchestration.devstack.aws import LocalAws, provision, reset_moto, start_moto_server  # noqa: E402
 from jobs_orchestration.devstack.localstack import reset_localstack, running_localstack  # noqa: E402
@@ -338,9 +338,9 @@ def through_dagster(
             **aws.environment(),
             "DAGSTER_HOME": home,
             "PYTHONPATH": str(ROOT),
-            "JOBS_INTAKE_BATCH_SIZE": str(batch_size),
-            "JOBS_INTAKE_CHANGELOG_BATCH_SIZE": str(args.changelog_batch_size),
-            "JOBS_INTAKE_INTERVAL_SECONDS": str(args.interval),
+            settings.JOBS_INTAKE_BATCH_SIZE: str(batch_size),
+            settings.JOBS_INTAKE_CHANGELOG_BATCH_SIZE: str(args.changelog_batch_size),
+            settings.JOBS_INTAKE_INTERVAL_SECONDS: str(args.interval),
         }
         database_url = None
         if args.jobs == "real":
@@ -348,8 +348,8 @@ def through_dagster(
             with emulator.object_writer(aws) as write_object:
                 targets = seed_platform_for(database_url, deletions, write_object)
             environment |= {
-                "JOBS_DATABASE_URL": database_url,
-                "SNAPSHOT_STORAGE_URL": Path(home, "snapshots").as_uri(),
+                settings.JOBS_DATABASE_URL: database_url,
+                settings.SNAPSHOT_STORAGE_URL: Path(home, "snapshots").as_uri(),
             }
         else:
             targets = made_up_targets(100, deletions)
@@ -780,7 +780,10 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=100, help="The mixed run keeps the queue under this")
     parser.add_argument("--parallelism", type=int, default=10, help="Runs at once (the old PARALLELISM)")
     parser.add_argument(
-        "--interval", type=int, default=DEFAULT_INTERVAL_SECONDS, help="Sensor minimum interval, seconds"
+        "--interval",
+        type=int,
+        default=settings.DEFAULTS.jobs_intake_interval_seconds,
+        help="Sensor minimum interval, seconds",
     )
     parser.add_argument(
         "--jobs",

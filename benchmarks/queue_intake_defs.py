@@ -1,7 +1,7 @@
 """The code location `queue_intake.py` runs the daemon against: `sqs_jobs_sensor` over jobs with the
 contract names and run config that make the AWS calls the real ones make per message (the changelog
 job publishes every event to SNS in batches of 10) and no database work, so the figures measure the
-intake and Dagster's per-run cost. Sensor interval and batch size come from the environment.
+intake and Dagster's per-run cost. Sensor interval and batch sizes come from the settings.
 
 The jobs run their op in the run's own process (`in_process_executor`): with one op per job, the
 multiprocess executor would only add a second Python start-up to every run."""
@@ -16,11 +16,10 @@ from jobs_orchestration.defs.intake.job_types import SQS_JOB_TYPES
 from jobs_orchestration.defs.intake.sensor import (
     JOB_QUEUE_ASSET,
     build_sqs_jobs_sensor,
-    interval_from_environment,
-    limits_from_environment,
 )
 from jobs_orchestration.defs.resources import SNSResource
 from jobs_orchestration.defs.resources.definitions import resources_from_environment
+from jobs_orchestration.settings import load_settings
 
 SNS_MAX_BATCH = 10
 
@@ -74,8 +73,7 @@ sqs_jobs_sensor = build_sqs_jobs_sensor(
         for job_type in SQS_JOB_TYPES
         if {job.name for job in job_type.jobs} <= {job.name for job in BENCHMARK_JOBS}
     ],
-    limits=limits_from_environment(),
-    minimum_interval_seconds=interval_from_environment(),
+    minimum_interval_seconds=load_settings().jobs_intake_interval_seconds,
 )
 
 resources = resources_from_environment()

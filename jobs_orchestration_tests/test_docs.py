@@ -11,8 +11,6 @@ import pytest
 
 from jobs_orchestration import settings
 from jobs_orchestration.changelog.events import EVENT_TYPES
-from jobs_orchestration.defs.intake.sensor import DEFAULT_INTERVAL_SECONDS
-from jobs_orchestration.defs.snapshots.schedules import DEFAULT_CLEANUP_TIMEZONE
 from jobs_orchestration.devstack.aws import MAX_RECEIVE_COUNT
 from jobs_orchestration.intake import dead_letters
 from jobs_orchestration.intake.handoff import IntakeLimits
@@ -23,7 +21,6 @@ from jobs_orchestration.intake.messages import (
     MAX_NESTING,
     SQS_MAX_BODY_BYTES,
 )
-from jobs_orchestration.snapshots.retention import DEFAULT_RETENTION_DAYS
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 MESSAGES = REPOSITORY / "docs" / "messages.md"
@@ -131,37 +128,64 @@ def test_the_readme_points_at_the_contract_in_the_repository():
 
 
 ENVIRONMENT_HEADER = "| variable | meaning |"
-DOCUMENTED_DEFAULTS = {
-    settings.SNAPSHOT_RETENTION_DAYS: str(DEFAULT_RETENTION_DAYS),
-    settings.SNAPSHOT_CLEANUP_TIMEZONE: f"`{DEFAULT_CLEANUP_TIMEZONE}`",
-    settings.JOBS_INTAKE_BATCH_SIZE: str(IntakeLimits().batch_size),
-    settings.JOBS_INTAKE_CHANGELOG_BATCH_SIZE: str(IntakeLimits().changelog_batch_size),
-    settings.JOBS_INTAKE_INTERVAL_SECONDS: str(DEFAULT_INTERVAL_SECONDS),
-    settings.DAGSTER_WEBSERVER_URL: f"`{settings.DEFAULT_WEBSERVER_URL}`",
+DEFAULTS_OWNED_ELSEWHERE = {
+    settings.JOBS_INTAKE_BATCH_SIZE: IntakeLimits().batch_size,
+    settings.JOBS_INTAKE_CHANGELOG_BATCH_SIZE: IntakeLimits().changelog_batch_size,
 }
-"""Variables whose README row states a default: the default as the row writes it, from the code."""
+"""Variables whose default, when unset, is the intake core's own (`Settings` has None for them)."""
 
 
-def environment_rows() -> dict[str, str]:
-    """README's environment table: each variable named in a row -> the row's meaning."""
-    rows = table_rows((REPOSITORY / "README.md").read_text(), ENVIRONMENT_HEADER)
-    named = {}
-    for row in rows:
-        names, meaning = row.strip("|").split("|", 1)
-        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", names):
-            named[name] = meaning
-    return named
+def documented_default(variable: str) -> str | int | None:
+    info = next(info for info in settings.Settings.model_fields.values() if info.alias == variable)
+    return DEFAULTS_OWNED_ELSEWHERE.get(variable, info.default)
 
 
-def test_the_readme_lists_every_variable_the_code_reads_and_no_other():
-    in_code = {
-        value
-        for name, value in vars(settings).items()
-        if name.isupper() and isinstance(value, str) and value == name
-    }
-    assert set(environment_rows()) == in_code
+def environment_table() -> list[str]:
+    """The README's environment table as `Settings` declares it: a row a variable, in its order, with
+    the field's description and its default."""
+    rows = []
+    for variable in settings.VARIABLES:
+        info = next(info for info in settings.Settings.model_fields.values() if info.alias == variable)
+        default = documented_default(variable)
+        shown = "" if default is None else f" (`{default}`)" if isinstance(default, str) else f" ({default})"
+        rows.append(f"| `{variable}` | {info.description}{shown} |")
+    return rows
 
 
-@pytest.mark.parametrize("variable", sorted(DOCUMENTED_DEFAULTS))
-def test_the_readme_states_the_defaults_the_code_uses(variable):
-    assert f"({DOCUMENTED_DEFAULTS[variable]}" in environment_rows()[variable]
+def test_the_readme_environment_table_is_the_settings():
+    """Every variable the code reads, its meaning and its default, from `Settings`: a changed field
+    fails here until the README's table says the same (the expected rows are in the failure)."""
+    assert table_rows((REPOSITORY / "README.md").read_text(), ENVIRONMENT_HEADER) == environment_table()
+
+
+def test_defaults_owned_elsewhere_are_not_written_in_the_settings_too():
+    for variable in DEFAULTS_OWNED_ELSEWHERE:
+        info = next(info for info in settings.Settings.model_fields.values() if info.alias == variable)
+        assert info.default is None, f"{variable}: a default in Settings and in IntakeLimits"
+
+
+# "`SNAPSHOT_RETENTION_DAYS` (default 7)", "`JOBS_INTAKE_BATCH_SIZE` (200)", "(500: ..." or "(an IANA
+# name, default `Europe/Oslo`)": a default stated in the prose next to the variable's name.
+STATED_DEFAULT = re.compile(r"`([A-Z][A-Z0-9_]+)` \((?:[^()]*?\bdefault\s+)?(\d+|`[^`]+`)")
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(REPOSITORY)))
+def test_the_defaults_stated_in_the_prose_are_the_code_s(document):
+    stated = [
+        (variable, value)
+        for variable, value in STATED_DEFAULT.findall(document.read_text())
+        if variable in settings.VARIABLES and documented_default(variable) is not None
+    ]
+    wrong = [
+        (variable, value)
+        for variable, value in stated
+        if value.strip("`") != str(documented_default(variable))
+    ]
+    assert wrong == []
+    if document.name == "README.md":
+        assert {variable for variable, _ in stated} >= {
+            settings.SNAPSHOT_RETENTION_DAYS,
+            settings.SNAPSHOT_CLEANUP_TIMEZONE,
+            settings.JOBS_INTAKE_BATCH_SIZE,
+            settings.JOBS_INTAKE_CHANGELOG_BATCH_SIZE,
+        }

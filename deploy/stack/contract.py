@@ -3,6 +3,8 @@ on: container names, ports, commands and the environment variables each side rea
 
 from __future__ import annotations
 
+from jobs_orchestration import settings
+
 CODE_LOCATION_NAME = "jobs_orchestration"
 CODE_SERVER_PORT = 4000
 WEBSERVER_PORT = 3000
@@ -39,7 +41,8 @@ DAEMON_COMMAND = ["dagster-daemon", "run", "--workspace", WORKSPACE_FILE]
 def migration_command(domain: str) -> list[str]:
     """The one-off task that migrates a database, run on the run task definition with a command
     override; the URL comes from the container's secret environment, expanded by the shell."""
-    variable = {"platform": "JOBS_DATABASE_URL", "email_parser": "EMAIL_PARSER_DATABASE_URL"}[domain]
+    variables = {"platform": settings.JOBS_DATABASE_URL, "email_parser": settings.EMAIL_PARSER_DATABASE_URL}
+    variable = variables[domain]
     return ["sh", "-c", f'exec jobs-orchestration db upgrade --url "${variable}" --domain {domain}']
 
 
@@ -66,9 +69,6 @@ DAGSTER_RUN_TASK_DEFINITION = "DAGSTER_RUN_TASK_DEFINITION"
 DAGSTER_RUN_TASK_ROLE_ARN = "DAGSTER_RUN_TASK_ROLE_ARN"
 DAGSTER_ECS_CLUSTER = "DAGSTER_ECS_CLUSTER"
 DAGSTER_CODE_SERVER_HOST = "DAGSTER_CODE_SERVER_HOST"
-
-# What the project's code reads (jobs_orchestration/settings.py holds the rest of the names).
-ALERTS_TOPIC_ARN = "ALERTS_TOPIC_ARN"
 
 COMPUTE_LOG_PREFIX = "compute-logs"
 DAGSTER_DATABASE_NAME = "dagster"

@@ -21,6 +21,9 @@ import aws_cdk as cdk
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from jobs_orchestration.intake.handoff import IntakeLimits
+from jobs_orchestration.settings import DEFAULTS
+
 FARGATE_MEMORY_FOR_CPU = {
     256: (512, 1024, 2048),
     512: tuple(range(1024, 4096 + 1, 1024)),
@@ -257,30 +260,34 @@ def declare_parameters(scope: Construct) -> DeploymentParameters:
         snapshot_retention_days=number(
             "SnapshotRetentionDays",
             "Days a parse-session snapshot is kept (SNAPSHOT_RETENTION_DAYS)",
-            7,
+            DEFAULTS.snapshot_retention_days,
             1,
             3650,
         ),
         snapshot_cleanup_timezone=text(
             "SnapshotCleanupTimezone",
             "IANA zone of the 03:00 snapshot cleanup",
-            "Europe/Oslo",
+            DEFAULTS.snapshot_cleanup_timezone,
             allowed_pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$",
         ),
         intake_batch_size=number(
-            "IntakeBatchSize", "Most job messages of one type per run (JOBS_INTAKE_BATCH_SIZE)", 200, 1, 1000
+            "IntakeBatchSize",
+            "Most job messages of one type per run (JOBS_INTAKE_BATCH_SIZE)",
+            IntakeLimits.batch_size,
+            1,
+            1000,
         ),
         intake_changelog_batch_size=number(
             "IntakeChangelogBatchSize",
             "Most changelog messages per run (JOBS_INTAKE_CHANGELOG_BATCH_SIZE)",
-            500,
+            IntakeLimits.changelog_batch_size,
             1,
             5000,
         ),
         intake_interval_seconds=number(
             "IntakeIntervalSeconds",
             "Least time between two intake ticks (JOBS_INTAKE_INTERVAL_SECONDS)",
-            5,
+            DEFAULTS.jobs_intake_interval_seconds,
             1,
             3600,
         ),

@@ -138,7 +138,7 @@ def build_services(
         settings.JOBS_QUEUE_URL: messaging.job_queue.queue_url,
         settings.JOBS_DEAD_LETTER_QUEUE_URL: messaging.dead_letter_queue.queue_url,
         settings.CHANGELOG_TOPIC_ARN: messaging.changelog_topic.topic_arn,
-        contract.ALERTS_TOPIC_ARN: messaging.alerts_topic.topic_arn,
+        settings.ALERTS_TOPIC_ARN: messaging.alerts_topic.topic_arn,
         settings.DAGSTER_WEBSERVER_URL: parameters.webserver_url.value_as_string,
         settings.TIMESERIES_BUCKET: parameters.timeseries_bucket_name.value_as_string,
         settings.SNAPSHOT_STORAGE_URL: cdk.Fn.join(

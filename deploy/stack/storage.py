@@ -15,6 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from deploy.stack.parameters import DeploymentParameters
+from jobs_orchestration import settings
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ def build_storage(scope: Construct, parameters: DeploymentParameters) -> Storage
         timeseries_bucket=existing("TimeseriesBucket", parameters.timeseries_bucket_name),
         snapshot_bucket=existing("SnapshotBucket", parameters.snapshot_bucket_name),
         compute_log_bucket=compute_logs,
-        jobs_database_url=database_url("JobsDatabaseUrlSecret", "JOBS_DATABASE_URL"),
-        email_parser_database_url=database_url("EmailParserDatabaseUrlSecret", "EMAIL_PARSER_DATABASE_URL"),
+        jobs_database_url=database_url("JobsDatabaseUrlSecret", settings.JOBS_DATABASE_URL),
+        email_parser_database_url=database_url(
+            "EmailParserDatabaseUrlSecret", settings.EMAIL_PARSER_DATABASE_URL
+        ),
     )

@@ -7,7 +7,8 @@ import json
 import click
 
 from jobs_orchestration.changelog.timeline import UnknownCursor, read_timeline
-from jobs_orchestration.cli.db import _required, url_option
+from jobs_orchestration.cli.db import url_option
+from jobs_orchestration.cli.options import required_database_url
 from jobs_orchestration.db.engine import create_db_engine
 
 
@@ -23,7 +24,7 @@ def changelog(url: str | None, dataset_id: int, limit: int, after: int | None, b
     """Print a dataset's changelog events in time order, a page at a time."""
     if after is not None and before is not None:
         raise click.UsageError("give --after or --before, not both")
-    engine = create_db_engine(_required(url))
+    engine = create_db_engine(required_database_url(url, "--url"))
     try:
         with engine.connect() as connection:
             page = read_timeline(connection, dataset_id, limit=limit, after=after, before=before)

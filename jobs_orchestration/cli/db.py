@@ -2,15 +2,13 @@ from __future__ import annotations
 
 import click
 
-from jobs_orchestration import settings
+from jobs_orchestration.cli.options import DATABASE_URL_DEFAULT, required_database_url
 from jobs_orchestration.db import migrate
 from jobs_orchestration.db.engine import redacted
 
 url_option = click.option(
     "--url",
-    envvar=settings.JOBS_DATABASE_URL,
-    show_envvar=True,
-    help="Database URL; defaults to the platform database. PostgreSQL or SQLite.",
+    help=f"Database URL, PostgreSQL or SQLite. {DATABASE_URL_DEFAULT}",
 )
 domain_option = click.option(
     "--domain",
@@ -31,7 +29,7 @@ def db() -> None:
 @domain_option
 def upgrade(url: str | None, domains: tuple[str, ...]) -> None:
     """Migrate a database to the newest schema."""
-    url = _required(url)
+    url = required_database_url(url, "--url")
     migrate.upgrade(url, domains or migrate.DOMAINS)
     click.echo(f"migrated {redacted(url)} ({', '.join(domains or migrate.DOMAINS)})")
 
@@ -43,12 +41,6 @@ def upgrade(url: str | None, domains: tuple[str, ...]) -> None:
 @click.confirmation_option(prompt="This drops tables and their data. Continue?")
 def downgrade(url: str | None, domains: tuple[str, ...], revision: str) -> None:
     """Migrate a database back (to nothing, by default)."""
-    url = _required(url)
+    url = required_database_url(url, "--url")
     migrate.downgrade(url, domains or migrate.DOMAINS, revision)
     click.echo(f"downgraded {redacted(url)} to {revision}")
-
-
-def _required(url: str | None) -> str:
-    if not url:
-        raise click.UsageError(f"give --url or set {settings.JOBS_DATABASE_URL}")
-    return url

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from jobs_orchestration.cli.options import DATABASE_URL_DEFAULT, database_url_or_setting
 from jobs_orchestration.devstack.seed import SeedSizes
 from jobs_orchestration.devstack.stack import LocalStack
 
@@ -12,9 +13,7 @@ from jobs_orchestration.devstack.stack import LocalStack
 @click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
 @click.option(
     "--database-url",
-    envvar="JOBS_DATABASE_URL",
-    show_envvar=True,
-    help="Platform and Email Parser database; a SQLite file under .local/ by default.",
+    help=f"Platform and Email Parser database. {DATABASE_URL_DEFAULT} If unset, a SQLite file under .local/.",
 )
 @click.option("--no-seed", is_flag=True, help="Do not add demo data.")
 @click.option("--reset", is_flag=True, help="Also forget the local Dagster instance (run history).")
@@ -28,6 +27,7 @@ from jobs_orchestration.devstack.stack import LocalStack
 )
 def dev(port: int, database_url: str | None, no_seed: bool, reset: bool, aws_emulator: str) -> None:
     """Run the whole system locally: local AWS, database, demo data, Dagster UI and daemon."""
+    database_url = database_url_or_setting(database_url)
     stack = LocalStack(
         database_url=database_url,
         ui_port=port,

@@ -4,13 +4,14 @@ import click
 
 from jobs_orchestration import settings
 from jobs_orchestration.aws.clients import aws_client
+from jobs_orchestration.cli.options import DATABASE_URL_DEFAULT, current_settings, required_database_url
 from jobs_orchestration.db.engine import create_db_engine, redacted
 from jobs_orchestration.devstack.seed import SeedSizes, http_object_writer, seed_email_parser, seed_platform
 from jobs_orchestration.snapshots.store import open_snapshot_store
 
 
 @click.command()
-@click.option("--database-url", envvar=settings.JOBS_DATABASE_URL, show_envvar=True, required=True)
+@click.option("--database-url", help=f"The migrated database. {DATABASE_URL_DEFAULT}")
 @click.option("--organizations", default=3, show_default=True)
 @click.option(
     "--datasets", "datasets_per_organization", default=2, show_default=True, help="Per organization."
@@ -21,8 +22,9 @@ from jobs_orchestration.snapshots.store import open_snapshot_store
 @click.option("--snapshots", default=40, show_default=True)
 @click.option("--no-objects", is_flag=True, help="Write rows only, no S3 objects or snapshot files.")
 @click.option("--random-seed", default=7, show_default=True)
-def seed(database_url: str, no_objects: bool, random_seed: int, snapshots: int, **sizes: int) -> None:
+def seed(database_url: str | None, no_objects: bool, random_seed: int, snapshots: int, **sizes: int) -> None:
     """Add demo data to a migrated database, with its objects in S3 (AWS_ENDPOINT_URL honoured)."""
+    database_url = required_database_url(database_url, "--database-url")
     seed_sizes = SeedSizes(**sizes, snapshots=snapshots, seed=random_seed)
     engine = create_db_engine(database_url)
     try:
@@ -40,9 +42,7 @@ def seed(database_url: str, no_objects: bool, random_seed: int, snapshots: int, 
 
 
 def _snapshot_url() -> str:
-    import os
-
-    url = os.environ.get(settings.SNAPSHOT_STORAGE_URL)
+    url = current_settings().snapshot_storage_url
     if not url:
         raise click.UsageError(f"set {settings.SNAPSHOT_STORAGE_URL} (file:///path or s3://bucket/prefix)")
     return url

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from jobs_orchestration import settings
 from jobs_orchestration.aws.clients import aws_client
 
 JOB_QUEUE_NAME = "background_job_queue"
@@ -25,7 +26,7 @@ VISIBILITY_TIMEOUT_SECONDS = 120
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local-access-key",
     "AWS_SECRET_ACCESS_KEY": "local-secret-key",
-    "AWS_REGION": "us-east-1",
+    settings.AWS_REGION: "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 
@@ -43,12 +44,12 @@ class LocalAws:
         """The environment variables that point the project at this local AWS."""
         return {
             **LOCAL_CREDENTIALS,
-            "AWS_ENDPOINT_URL": self.endpoint_url,
-            "JOBS_QUEUE_URL": self.queue_url,
-            "JOBS_DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url,
-            "CHANGELOG_TOPIC_ARN": self.topic_arn,
-            "ALERTS_TOPIC_ARN": self.alerts_topic_arn,
-            "TIMESERIES_BUCKET": TIMESERIES_BUCKET,
+            settings.AWS_ENDPOINT_URL: self.endpoint_url,
+            settings.JOBS_QUEUE_URL: self.queue_url,
+            settings.JOBS_DEAD_LETTER_QUEUE_URL: self.dead_letter_queue_url,
+            settings.CHANGELOG_TOPIC_ARN: self.topic_arn,
+            settings.ALERTS_TOPIC_ARN: self.alerts_topic_arn,
+            settings.TIMESERIES_BUCKET: TIMESERIES_BUCKET,
         }
 
     def client(self, service: str) -> Any:

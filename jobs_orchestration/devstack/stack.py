@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from jobs_orchestration import settings
 from jobs_orchestration.db.engine import create_db_engine
 from jobs_orchestration.db.migrate import upgrade
 from jobs_orchestration.devstack.aws import LocalAws, provision, start_moto_server
@@ -122,11 +123,10 @@ class LocalStack:
 
         self.environment = {
             **self.aws.environment(),
-            "JOBS_DATABASE_URL": database_url,
-            "SNAPSHOT_STORAGE_URL": snapshot_root.resolve().as_uri(),
-            "SNAPSHOT_RETENTION_DAYS": os.environ.get("SNAPSHOT_RETENTION_DAYS", "7"),
+            settings.JOBS_DATABASE_URL: database_url,
+            settings.SNAPSHOT_STORAGE_URL: snapshot_root.resolve().as_uri(),
             "DAGSTER_HOME": str(self.dagster_home.resolve()),
-            "DAGSTER_WEBSERVER_URL": self.ui_url,
+            settings.DAGSTER_WEBSERVER_URL: self.ui_url,
             **self.extra_environment,
         }
         self._environment_file = self.workdir / "env"

@@ -15,8 +15,9 @@ import datetime as dt
 import sqlalchemy as sa
 
 from jobs_orchestration.db.email_parser import OrderAttachment, SnapshotFile, SnapshotType
+from jobs_orchestration.settings import DEFAULTS
 
-DEFAULT_RETENTION_DAYS = 7
+DEFAULT_RETENTION_DAYS = DEFAULTS.snapshot_retention_days
 
 snapshot_files: sa.Table = SnapshotFile.__table__
 order_attachments: sa.Table = OrderAttachment.__table__

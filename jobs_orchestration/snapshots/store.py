@@ -453,14 +453,16 @@ def open_snapshot_store(
             raise ValueError(
                 f"SNAPSHOT_STORAGE_URL {url!r}: an azure URL must name a container (azure://container/prefix)"
             )
-        connection_string = azure_connection_string or os.environ.get(
-            settings.AZURE_STORAGE_CONNECTION_STRING
-        )
-        if not connection_string:
+        if not azure_connection_string:
+            configured = settings.load_settings().azure_storage_connection_string
+            azure_connection_string = configured.get_secret_value() if configured else None
+        if not azure_connection_string:
             raise ValueError(
                 f"SNAPSHOT_STORAGE_URL {url!r} needs {settings.AZURE_STORAGE_CONNECTION_STRING} to be set"
             )
-        return AzureBlobSnapshotStore(azure_container_client(connection_string, parsed.netloc), parsed.path)
+        return AzureBlobSnapshotStore(
+            azure_container_client(azure_connection_string, parsed.netloc), parsed.path
+        )
     raise ValueError(
         f"SNAPSHOT_STORAGE_URL {url!r} has an unsupported scheme {parsed.scheme!r}; "
         "expected file:///path, s3://bucket/prefix or azure://container/prefix"

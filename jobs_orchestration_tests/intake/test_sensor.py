@@ -6,12 +6,13 @@ import time
 import dagster as dg
 import pytest
 
-from jobs_orchestration.defs.intake.sensor import interval_from_environment, limits_from_environment
+from jobs_orchestration.defs.intake.sensor import build_sqs_jobs_sensor, limits_from_settings
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake
+from jobs_orchestration.settings import Settings, SettingsError, load_settings
 from jobs_orchestration_tests.intake.conftest import intake_definitions
 from jobs_orchestration_tests.support import job_messages as m
-from jobs_orchestration_tests.support.intake_jobs import create_run
-from jobs_orchestration_tests.support.queue import counts, send
+from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOB_TYPES, create_run
+from jobs_orchestration_tests.support.queue import counts, send, sqs_resource
 
 
 def test_each_message_type_routes_to_its_job_with_valid_config(local_aws, tick) -> None:
@@ -253,23 +254,39 @@ def test_sensor_definition_loads_with_its_resources(local_aws) -> None:
     }
 
 
-def test_sensor_interval_comes_from_the_environment(monkeypatch) -> None:
-    assert interval_from_environment() == 5
+def test_sensor_interval_comes_from_the_settings(monkeypatch) -> None:
+    monkeypatch.delenv("JOBS_INTAKE_INTERVAL_SECONDS", raising=False)
+    assert load_settings().jobs_intake_interval_seconds == 5
     monkeypatch.setenv("JOBS_INTAKE_INTERVAL_SECONDS", "30")
-    assert interval_from_environment() == 30
+    assert load_settings().jobs_intake_interval_seconds == 30
     monkeypatch.setenv("JOBS_INTAKE_INTERVAL_SECONDS", "0")
-    with pytest.raises(
-        ValueError, match="JOBS_INTAKE_INTERVAL_SECONDS must be a positive whole number, got '0'"
-    ):
-        interval_from_environment()
+    with pytest.raises(SettingsError, match="JOBS_INTAKE_INTERVAL_SECONDS='0': .*greater than or equal to 1"):
+        load_settings()
 
 
-def test_batch_size_comes_from_the_environment(monkeypatch) -> None:
+def test_batch_sizes_come_from_the_settings_and_default_to_the_intake_s(monkeypatch) -> None:
+    monkeypatch.delenv("JOBS_INTAKE_BATCH_SIZE", raising=False)
+    monkeypatch.delenv("JOBS_INTAKE_CHANGELOG_BATCH_SIZE", raising=False)
+    assert limits_from_settings(Settings()) == IntakeLimits()
+    limits = limits_from_settings(Settings(JOBS_INTAKE_BATCH_SIZE=1))
+    assert (limits.batch_size, limits.changelog_batch_size) == (1, IntakeLimits().changelog_batch_size)
+    limits = limits_from_settings(Settings(JOBS_INTAKE_CHANGELOG_BATCH_SIZE=300))
+    assert (limits.batch_size, limits.changelog_batch_size) == (IntakeLimits().batch_size, 300)
+
+
+def test_each_tick_reads_the_batch_size_when_it_starts(local_aws, instance, monkeypatch) -> None:
+    # Built before the variable is set: the tick, not the definition, reads it.
+    sensor = build_sqs_jobs_sensor(INTAKE_JOB_TYPES)
     monkeypatch.setenv("JOBS_INTAKE_BATCH_SIZE", "1")
-    assert limits_from_environment().batch_size == 1
-    assert limits_from_environment().changelog_batch_size == IntakeLimits().changelog_batch_size
-    monkeypatch.setenv("JOBS_INTAKE_CHANGELOG_BATCH_SIZE", "300")
-    assert limits_from_environment().changelog_batch_size == 300
-    monkeypatch.setenv("JOBS_INTAKE_BATCH_SIZE", "ten")
-    with pytest.raises(ValueError, match="JOBS_INTAKE_BATCH_SIZE must be a positive whole number, got 'ten'"):
-        limits_from_environment()
+    send(local_aws, *(m.delete_package(package, 7, id=f"p{package}") for package in (1, 2, 3)))
+    resources = {"sqs": sqs_resource(local_aws)}
+    with dg.build_sensor_context(instance_ref=instance.get_ref(), resources=resources) as context:
+        result = sensor(context)
+    assert sorted(request.tags["producer_job_ids"] for request in result.run_requests) == ["p1", "p2", "p3"]
+
+    monkeypatch.setenv("JOBS_INTAKE_BATCH_SIZE", "none")
+    with (
+        dg.build_sensor_context(instance_ref=instance.get_ref(), resources=resources) as context,
+        pytest.raises(SettingsError, match="JOBS_INTAKE_BATCH_SIZE='none'"),
+    ):
+        sensor(context)

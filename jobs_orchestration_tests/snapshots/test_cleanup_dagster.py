@@ -11,6 +11,7 @@ from dagster._utils.schedules import cron_string_iterator
 from jobs_orchestration.db.email_parser import SnapshotType
 from jobs_orchestration.definitions import defs
 from jobs_orchestration.defs.snapshots.schedules import nightly_schedule
+from jobs_orchestration.settings import SettingsError, load_settings
 from jobs_orchestration.snapshots.store import LocalFolderStore
 from jobs_orchestration_tests.support.snapshots import add_snapshots, snapshot_state
 
@@ -141,13 +142,15 @@ def test_the_schedule_in_the_definitions_uses_the_default_zone():
 
 
 @pytest.mark.parametrize("name", ["Mars/Olympus_Mons", "CET+1", "../etc/passwd"])
-def test_a_bad_time_zone_is_refused_with_its_name(name):
-    with pytest.raises(ValueError, match=r"SNAPSHOT_CLEANUP_TIMEZONE=.* is not an IANA time zone name"):
-        nightly_schedule(name)
+def test_a_bad_time_zone_is_refused_with_its_name(name, monkeypatch):
+    monkeypatch.setenv("SNAPSHOT_CLEANUP_TIMEZONE", name)
+    with pytest.raises(SettingsError, match=r"SNAPSHOT_CLEANUP_TIMEZONE=.*: is not an IANA time zone name"):
+        load_settings()
 
 
-def test_utc_is_accepted():
-    assert nightly_schedule("UTC").execution_timezone == "UTC"
+def test_utc_is_accepted(monkeypatch):
+    monkeypatch.setenv("SNAPSHOT_CLEANUP_TIMEZONE", "UTC")
+    assert nightly_schedule(load_settings().snapshot_cleanup_timezone).execution_timezone == "UTC"
 
 
 def test_a_long_cleanup_shows_its_progress_while_it_runs(

@@ -15,15 +15,14 @@ from jobs_orchestration.defs.intake.redrive import redrive_dead_letters_job
 from jobs_orchestration.defs.intake.sensor import (
     JOB_QUEUE_ASSET,
     build_sqs_jobs_sensor,
-    interval_from_environment,
-    limits_from_environment,
 )
 from jobs_orchestration.defs.job_messages import DEAD_LETTER_QUEUE_ASSET
+from jobs_orchestration.settings import load_settings
 
+# The interval is part of the sensor's definition, so it is read when the code location loads; the batch
+# sizes are read by each tick.
 sqs_jobs_sensor = build_sqs_jobs_sensor(
-    SQS_JOB_TYPES,
-    limits=limits_from_environment(),
-    minimum_interval_seconds=interval_from_environment(),
+    SQS_JOB_TYPES, minimum_interval_seconds=load_settings().jobs_intake_interval_seconds
 )
 
 defs = dg.Definitions(

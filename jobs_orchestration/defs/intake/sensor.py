@@ -4,44 +4,28 @@ exists (the hand-off logic is in `jobs_orchestration.intake.handoff`)."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Sequence
 
 import dagster as dg
 
-from jobs_orchestration import settings
 from jobs_orchestration.defs.intake.routing import SqsJobType, router
 from jobs_orchestration.defs.resources import SQSResource
 from jobs_orchestration.defs.storage.partitions import ORGANIZATIONS, organizations
 from jobs_orchestration.intake.dead_letter_summary import reason_group
 from jobs_orchestration.intake.handoff import IntakeLimits, QueueIntake, TickResult
 from jobs_orchestration.intake.messages import JOB_TYPES
+from jobs_orchestration.settings import DEFAULTS, Settings, load_settings
 
-DEFAULT_INTERVAL_SECONDS = 5
 
-
-def limits_from_environment() -> IntakeLimits:
+def limits_from_settings(current: Settings) -> IntakeLimits:
+    """The intake's limits with the batch sizes the settings give; `IntakeLimits`' own where unset."""
     sizes = {
-        "batch_size": _positive_whole_number(settings.JOBS_INTAKE_BATCH_SIZE),
-        "changelog_batch_size": _positive_whole_number(settings.JOBS_INTAKE_CHANGELOG_BATCH_SIZE),
+        "batch_size": current.jobs_intake_batch_size,
+        "changelog_batch_size": current.jobs_intake_changelog_batch_size,
     }
     return IntakeLimits(**{name: size for name, size in sizes.items() if size is not None})
-
-
-def interval_from_environment() -> int:
-    return _positive_whole_number(settings.JOBS_INTAKE_INTERVAL_SECONDS) or DEFAULT_INTERVAL_SECONDS
-
-
-def _positive_whole_number(variable: str) -> int | None:
-    # Not secrets: reading them when the code location loads is fine, and they show in the definitions.
-    text = os.environ.get(variable, "").strip()
-    if not text:
-        return None
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"{variable} must be a positive whole number, got {text!r}")
-    return int(text)
 
 
 SENSOR_NAME = "sqs_jobs_sensor"
@@ -63,12 +47,12 @@ def build_sqs_jobs_sensor(
     job_types: Sequence[SqsJobType],
     *,
     limits: IntakeLimits | None = None,
-    minimum_interval_seconds: int = DEFAULT_INTERVAL_SECONDS,
+    minimum_interval_seconds: int = DEFAULTS.jobs_intake_interval_seconds,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
 ) -> dg.SensorDefinition:
     """The sensor over the declared job types (see `jobs_orchestration.defs.intake.job_types`); a
-    message of a type the intake accepts but none of these serves is dead-lettered."""
-    limits = limits or IntakeLimits()
+    message of a type the intake accepts but none of these serves is dead-lettered. Without `limits`,
+    each tick takes them from the settings as they are when it starts."""
     for job_type in job_types:
         if JOB_TYPES.get(job_type.name) is not job_type.job_type:
             raise ValueError(
@@ -89,7 +73,8 @@ def build_sqs_jobs_sensor(
         ),
     )
     def sqs_jobs_sensor(context: dg.SensorEvaluationContext, sqs: SQSResource) -> dg.SensorResult:
-        intake = QueueIntake(sqs.get_intake_client(), sqs.queue_url, sqs.dead_letter_queue_url, limits)
+        tick_limits = limits or limits_from_settings(load_settings())
+        intake = QueueIntake(sqs.get_intake_client(), sqs.queue_url, sqs.dead_letter_queue_url, tick_limits)
 
         def run_exists(run_key: str) -> bool:
             runs = context.instance.get_run_ids(

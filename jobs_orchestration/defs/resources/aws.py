@@ -24,7 +24,7 @@ from jobs_orchestration.aws.clients import (
     intake_client_config,
 )
 from jobs_orchestration.failures import describe
-from jobs_orchestration.settings import ALERTS_TOPIC_ARN, DEFAULT_WEBSERVER_URL
+from jobs_orchestration.settings import ALERTS_TOPIC_ARN, DEFAULTS
 
 _MAX_ATTEMPTS_DESCRIPTION = (
     "Attempts of one AWS call, the first included; longer outages are retried by the ops' retry policies"
@@ -97,7 +97,7 @@ class AlertsResource(ResourceWithBoto3Configuration):
         description="ARN of the SNS topic alerts are published to (ALERTS_TOPIC_ARN); empty: log only",
     )
     webserver_url: str = Field(
-        default=DEFAULT_WEBSERVER_URL,
+        default=DEFAULTS.dagster_webserver_url,
         description="Base URL of the Dagster UI, for the links in alerts (DAGSTER_WEBSERVER_URL)",
     )
 

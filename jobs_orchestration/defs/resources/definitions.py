@@ -1,8 +1,11 @@
-"""The resources every domain shares, configured from environment variables resolved at run time."""
+"""The resources every domain shares, configured from environment variables resolved at run time.
+
+Each takes `dg.EnvVar(name)`, with the names `Settings` reads, so a URL or key never enters the
+definitions the UI shows; which optional variables are set is decided from the settings when the code
+location loads.
+"""
 
 from __future__ import annotations
-
-import os
 
 import dagster as dg
 
@@ -19,10 +22,11 @@ from jobs_orchestration.defs.resources import (
 
 
 def resources_from_environment() -> dict[str, dg.ConfigurableResource]:
+    current = settings.load_settings()
     region = dg.EnvVar(settings.AWS_REGION)
     return {
         "platform_db": PlatformDatabase(url=dg.EnvVar(settings.JOBS_DATABASE_URL)),
-        "email_parser_db": EmailParserDatabase(url=dg.EnvVar(settings.email_parser_url_variable())),
+        "email_parser_db": EmailParserDatabase(url=dg.EnvVar(current.email_parser_database_variable)),
         "sqs": SQSResource(
             queue_url=dg.EnvVar(settings.JOBS_QUEUE_URL),
             dead_letter_queue_url=dg.EnvVar(settings.JOBS_DEAD_LETTER_QUEUE_URL),
@@ -34,17 +38,19 @@ def resources_from_environment() -> dict[str, dg.ConfigurableResource]:
             url=dg.EnvVar(settings.SNAPSHOT_STORAGE_URL), region_name=region
         ),
         "alerts": AlertsResource(
-            topic_arn=optional_variable(settings.ALERTS_TOPIC_ARN, ""),
-            webserver_url=optional_variable(settings.DAGSTER_WEBSERVER_URL, settings.DEFAULT_WEBSERVER_URL),
+            topic_arn=variable_if_set(current, "alerts_topic_arn", ""),
+            webserver_url=variable_if_set(
+                current, "dagster_webserver_url", settings.DEFAULTS.dagster_webserver_url
+            ),
             region_name=region,
         ),
     }
 
 
-def optional_variable(variable: str, default: str) -> dg.EnvVar | str:
-    """The variable when it is set, else the default. Whether it is set is decided when the code location
-    loads; its value is still read when a run or a tick starts, as for every other variable."""
-    return dg.EnvVar(variable) if os.environ.get(variable) else default
+def variable_if_set(current: settings.Settings, field: str, otherwise: str) -> dg.EnvVar | str:
+    """The field's variable when it is set, else `otherwise`. Whether it is set is decided when the code
+    location loads; its value is still read when a run or a tick starts, as for every other variable."""
+    return dg.EnvVar(settings.variable(field)) if field in current.model_fields_set else otherwise
 
 
 defs = dg.Definitions(resources=resources_from_environment())

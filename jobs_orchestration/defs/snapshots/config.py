@@ -1,18 +1,14 @@
-"""Run config of the snapshot cleanup: the operator's controls."""
-
-import os
+"""Run config of the snapshot cleanup: the operator's controls, with `CleanupOptions`' defaults."""
 
 import dagster as dg
 from pydantic import Field
 
-from jobs_orchestration import settings
 from jobs_orchestration.progress import REPORT_INTERVAL_SECONDS
-from jobs_orchestration.snapshots.cleanup import (
-    DEFAULT_TOMBSTONE_RETENTION_DAYS,
-    SAVINGS_WINDOW_DAYS,
-    CleanupOptions,
-)
-from jobs_orchestration.snapshots.retention import DEFAULT_RETENTION_DAYS
+from jobs_orchestration.settings import DEFAULTS, SNAPSHOT_RETENTION_DAYS, load_settings
+from jobs_orchestration.snapshots.cleanup import SAVINGS_WINDOW_DAYS, CleanupOptions
+
+OPTIONS = CleanupOptions()
+"""The plain options' defaults, which the launchpad shows."""
 
 
 class SnapshotCleanupConfig(dg.Config):
@@ -20,20 +16,25 @@ class SnapshotCleanupConfig(dg.Config):
         default=False, description="Count what would be deleted and report it; change nothing"
     )
     max_deletions: int = Field(
-        default=100_000,
+        default=OPTIONS.max_deletions,
         description="Refuse the run, changing nothing, if it would delete more files than this "
         "(guards against a wrong clock or an emptied attachments table)",
     )
-    batch_size: int = Field(default=5000, description="Rows marked, and files deleted, per batch")
+    batch_size: int = Field(
+        default=OPTIONS.batch_size, description="Rows marked, and files deleted, per batch"
+    )
     max_batches: int = Field(
-        default=1000, description="Batches per run at most; a larger backlog is worked off over nights"
+        default=OPTIONS.max_batches,
+        description="Batches per run at most; a larger backlog is worked off over nights",
     )
     time_budget_seconds: float = Field(
-        default=3600.0, description="Start no new batch after this many seconds"
+        default=OPTIONS.time_budget_seconds, description="Start no new batch after this many seconds"
     )
-    delete_workers: int = Field(default=4, description="Batches whose files are deleted in parallel (1 to 8)")
+    delete_workers: int = Field(
+        default=OPTIONS.delete_workers, description="Batches whose files are deleted in parallel (1 to 8)"
+    )
     tombstone_retention_days: int | None = Field(
-        default=DEFAULT_TOMBSTONE_RETENTION_DAYS,
+        default=OPTIONS.tombstone_retention_days,
         description="Days a deleted snapshot's row is kept after its file went (at least "
         f"{SAVINGS_WINDOW_DAYS}, for the storage savings); null keeps the rows for ever",
     )
@@ -44,14 +45,15 @@ class SnapshotCleanupConfig(dg.Config):
     )
     retention_days: int | None = Field(
         default=None,
-        description=f"Days a parse-session snapshot is kept; default {settings.SNAPSHOT_RETENTION_DAYS} "
-        f"or {DEFAULT_RETENTION_DAYS}",
+        description=f"Days a parse-session snapshot is kept; default {SNAPSHOT_RETENTION_DAYS} "
+        f"or {DEFAULTS.snapshot_retention_days}",
     )
 
     def to_options(self) -> CleanupOptions:
-        """The plain options; a bad value raises ValueError naming the field and the value."""
+        """The plain options, the retention from the settings unless given; a bad value raises
+        ValueError naming the field (or the variable) and the value."""
         return CleanupOptions(
-            retention_days=self.retention_days or retention_days_from_environment(),
+            retention_days=self.retention_days or load_settings().snapshot_retention_days,
             batch_size=self.batch_size,
             dry_run=self.dry_run,
             max_deletions=self.max_deletions,
@@ -60,18 +62,3 @@ class SnapshotCleanupConfig(dg.Config):
             delete_workers=self.delete_workers,
             tombstone_retention_days=self.tombstone_retention_days,
         )
-
-
-def retention_days_from_environment() -> int:
-    value = os.environ.get(settings.SNAPSHOT_RETENTION_DAYS, "").strip()
-    if not value:
-        return DEFAULT_RETENTION_DAYS
-    try:
-        days = int(value)
-    except ValueError:
-        days = 0
-    if days < 1:
-        raise ValueError(
-            f"{settings.SNAPSHOT_RETENTION_DAYS}={value!r} must be a whole number of days, at least 1"
-        )
-    return days

@@ -87,7 +87,7 @@ _COMMON: dict[str, Any] = dict(
     group_name=STORAGE_GROUP,
     pool=STORAGE_POOL,
     output_required=False,
-    kinds=set(filter(None, [settings.database_kind(settings.JOBS_DATABASE_URL)])),
+    kinds=set(filter(None, [settings.database_kind(settings.load_settings().jobs_database_url)])),
 )
 
 

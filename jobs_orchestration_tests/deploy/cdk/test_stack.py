@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -183,7 +184,7 @@ def test_the_projects_variables_point_at_the_stacks_resources(synthesized):
         assert variables[settings.JOBS_QUEUE_URL] == {"Ref": queue}
         assert variables[settings.JOBS_DEAD_LETTER_QUEUE_URL] == {"Ref": dead_letters}
         assert variables[settings.CHANGELOG_TOPIC_ARN] == {"Ref": changelog}
-        assert variables[contract.ALERTS_TOPIC_ARN] == {"Ref": alerts}
+        assert variables[settings.ALERTS_TOPIC_ARN] == {"Ref": alerts}
         assert variables[settings.TIMESERIES_BUCKET] == {"Ref": "TimeseriesBucketName"}
         assert variables[settings.SNAPSHOT_STORAGE_URL] == {
             "Fn::Join": ["", ["s3://", {"Ref": "SnapshotBucketName"}, "/", {"Ref": "SnapshotPrefix"}]]
@@ -207,11 +208,7 @@ def test_the_projects_variables_point_at_the_stacks_resources(synthesized):
 
 
 def test_the_code_reads_nothing_the_stack_leaves_unset(synthesized):
-    read_by_the_code = {
-        value
-        for name, value in vars(settings).items()
-        if name.isupper() and isinstance(value, str) and value == name
-    }
+    read_by_the_code = set(settings.VARIABLES)
     optional = {settings.AWS_ENDPOINT_URL, settings.AZURE_STORAGE_CONNECTION_STRING}
     for name in LOADS_THE_CODE:
         given = set(environment(synthesized.document, name)) | set(secrets(synthesized.document, name))
@@ -475,3 +472,23 @@ def test_parameters_have_safe_defaults_and_constraints(synthesized):
     synthesized.template.has_parameter("WebserverCount", {"Type": "Number", "Default": 1, "MinValue": 0})
     synthesized.template.has_output("LoadBalancerDnsName", Match.any_value())
     synthesized.template.has_output("RunTaskDefinitionFamily", Match.any_value())
+
+
+def test_the_settings_parameters_default_to_the_code_s_defaults(synthesized):
+    """A stack deployed without these parameters behaves as the code does with the variables unset, and
+    the README's parameter table says so."""
+    from jobs_orchestration.intake.handoff import IntakeLimits
+
+    defaults = {
+        "SnapshotRetentionDays": settings.DEFAULTS.snapshot_retention_days,
+        "SnapshotCleanupTimezone": settings.DEFAULTS.snapshot_cleanup_timezone,
+        "IntakeBatchSize": IntakeLimits().batch_size,
+        "IntakeChangelogBatchSize": IntakeLimits().changelog_batch_size,
+        "IntakeIntervalSeconds": settings.DEFAULTS.jobs_intake_interval_seconds,
+    }
+    parameters = synthesized.document["Parameters"]
+    assert {name: parameters[name]["Default"] for name in defaults} == defaults
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    shown = ", ".join(f"`{value}`" if isinstance(value, str) else str(value) for value in defaults.values())
+    names = ", ".join(f"`{name}`" for name in defaults)
+    assert f"| {names} | {shown} |" in readme
