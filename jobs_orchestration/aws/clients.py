@@ -12,13 +12,12 @@ person is waiting).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-from jobs_orchestration import settings
+from jobs_orchestration.settings import load_settings
 
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 30
@@ -88,7 +87,7 @@ def aws_client(
     session = boto3.session.Session(profile_name=profile_name)
     return session.client(
         service,
-        region_name=region_name or os.environ.get(settings.AWS_REGION) or None,
+        region_name=region_name or load_settings().aws_region,
         endpoint_url=endpoint_url,
         use_ssl=use_ssl,
         verify=verify,
