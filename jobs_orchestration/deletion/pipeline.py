@@ -36,6 +36,7 @@ from jobs_orchestration.aws.batching import S3_DELETE_OBJECTS
 from jobs_orchestration.aws.s3 import DeleteOutcome
 from jobs_orchestration.connectivity import ServiceUnreachable, is_unreachable
 from jobs_orchestration.deletion import rows
+from jobs_orchestration.deletion.report import DryRunSummary
 from jobs_orchestration.deletion.rows import FILES, Forgotten, Owner
 from jobs_orchestration.failures import Failure, is_transient
 from jobs_orchestration.progress import ProgressMeter
@@ -345,16 +346,12 @@ class DeletionPipeline:
 
 @dataclass
 class DryRunTally:
-    """Counts what a deletion would remove; deletes nothing. Prefixes are listed to count their objects."""
+    """Counts what a deletion would remove into `summary`; deletes nothing. Prefixes are listed to count
+    their objects."""
 
     client: Any
     sample_size: int = 20
-    files: int = 0
-    ranges: int = 0
-    assets: int = 0
-    objects: int = 0
-    bytes: int = 0
-    sample_keys: list[str] = field(default_factory=list)
+    summary: DryRunSummary = field(default_factory=DryRunSummary)
 
     def add(self, bucket: str, key: str, owner: Owner, size: int = 0, request: Hashable = None) -> None:
         self._count_owner(owner, size)
@@ -369,14 +366,14 @@ class DryRunTally:
 
     def _count_owner(self, owner: Owner, size: int) -> None:
         if owner.table == FILES:
-            self.files += 1
-            self.bytes += size
+            self.summary.files += 1
+            self.summary.bytes += size
         elif owner.table == rows.RANGES:
-            self.ranges += 1
+            self.summary.ranges += 1
         else:
-            self.assets += 1
+            self.summary.assets += 1
 
     def _count_object(self, bucket: str, key: str) -> None:
-        self.objects += 1
-        if len(self.sample_keys) < self.sample_size:
-            self.sample_keys.append(f"s3://{bucket}/{key}")
+        self.summary.objects += 1
+        if len(self.summary.sample_keys) < self.sample_size:
+            self.summary.sample_keys.append(f"s3://{bucket}/{key}")

@@ -15,6 +15,7 @@ after the shared work, as a run deleting them one after the other would.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections import Counter
@@ -31,7 +32,7 @@ from jobs_orchestration.connectivity import ServiceUnreachable
 from jobs_orchestration.deletion import guards, rows
 from jobs_orchestration.deletion.guards import GuardVerdict
 from jobs_orchestration.deletion.pipeline import DeletionPipeline, DryRunTally, ObjectSink, PipelineTotals
-from jobs_orchestration.deletion.report import DeletionReport, DryRunSummary, Outcome
+from jobs_orchestration.deletion.report import DeletionReport, Outcome
 from jobs_orchestration.deletion.rows import ASSETS, FILES, RANGES, Forgotten, Owner, Remaining
 from jobs_orchestration.deletion.scope import (
     DatasetPackages,
@@ -414,15 +415,7 @@ def _dry_run(
     _feed(stores, _pages(stores.engine, scope), tally)
     packages = sum(len(page) for page in iter_package_pages(stores.engine, scope))
     report.outcome = Outcome.DRY_RUN
-    report.would_delete = DryRunSummary(
-        packages=packages,
-        files=tally.files,
-        ranges=tally.ranges,
-        assets=tally.assets,
-        objects=tally.objects,
-        bytes=tally.bytes,
-        sample_keys=tally.sample_keys,
-    )
+    report.would_delete = dataclasses.replace(tally.summary, packages=packages)
     report.message = f"dry run: nothing deleted from {report.kind}_id {report.resource_id}"
     return report
 

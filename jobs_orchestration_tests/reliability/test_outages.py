@@ -43,7 +43,7 @@ from jobs_orchestration.defs.resources import BoundedS3Resource, PlatformDatabas
 from jobs_orchestration.defs.resources.definitions import resources_from_environment
 from jobs_orchestration.defs.retries import OUTAGE_RETRY_POLICY
 from jobs_orchestration.defs.storage.jobs import storage_totals_job
-from jobs_orchestration.defs.storage.refresh import storage_refresh_all_run_request
+from jobs_orchestration.defs.storage.refresh import storage_refresh_run_request
 from jobs_orchestration.devstack.aws import DATASET_BUCKET, TIMESERIES_BUCKET, LocalAws
 from jobs_orchestration.intake.handoff import IntakeLimits
 from jobs_orchestration_tests.support import job_messages as m
@@ -451,7 +451,7 @@ def test_postgres_outage_during_the_storage_totals_job_is_retried_and_the_totals
     try:
         with outage_until_first_retry(postgres_proxy, instance, run_id):
             result = storage_totals_job.execute_in_process(
-                run_config=storage_refresh_all_run_request().run_config,
+                run_config=storage_refresh_run_request(None).run_config,
                 instance=instance,
                 resources={"platform_db": database},
                 run_id=run_id,

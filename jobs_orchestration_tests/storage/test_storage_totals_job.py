@@ -7,7 +7,7 @@ import dagster as dg
 from jobs_orchestration.defs.storage.checks import MATCHES_DATASETS, NOT_NEGATIVE
 from jobs_orchestration.defs.storage.jobs import nightly_storage_totals, storage_totals_job
 from jobs_orchestration.defs.storage.partitions import organizations
-from jobs_orchestration.defs.storage.refresh import storage_refresh_all_run_request
+from jobs_orchestration.defs.storage.refresh import storage_refresh_run_request
 from jobs_orchestration_tests.support.platform_tree import cached_sizes
 from jobs_orchestration_tests.support.random_platform import generate, load
 
@@ -21,7 +21,7 @@ def test_one_run_records_each_organization_on_its_own_partition(instance, platfo
     platform = generate(random.Random(7), organizations=5, datasets_per_organization=(1, 3))
     load(platform_db.engine, platform)
     expected = platform.expected()
-    request = storage_refresh_all_run_request(tags={"trace_id": "t-1"})
+    request = storage_refresh_run_request(None, tags={"trace_id": "t-1"})
     run_config = {"ops": {"refresh_all_organizations": {"config": {"organizations_per_batch": 2}}}}
     assert dg.validate_run_config(storage_totals_job, request.run_config)
 
@@ -74,7 +74,7 @@ def test_a_dry_run_of_every_organization_writes_nothing(instance, platform_db):
     load(platform_db.engine, platform)
 
     result = storage_totals_job.execute_in_process(
-        run_config=storage_refresh_all_run_request(dry_run=True).run_config,
+        run_config=storage_refresh_run_request(None, dry_run=True).run_config,
         instance=instance,
         resources={"platform_db": platform_db},
     )

@@ -8,7 +8,6 @@ import dagster as dg
 from jobs_orchestration.defs.intake.routing import RunBatch, SqsJobType
 from jobs_orchestration.defs.storage.jobs import storage_refresh_job, storage_totals_job
 from jobs_orchestration.defs.storage.refresh import (
-    storage_refresh_all_run_request,
     storage_refresh_run_request,
 )
 from jobs_orchestration.intake.messages import CACHE_POPULATION, CachePopulationJob
@@ -17,16 +16,12 @@ from jobs_orchestration.intake.messages import CACHE_POPULATION, CachePopulation
 def cache_population_run(batch: RunBatch[CachePopulationJob]) -> dg.RunRequest:
     # A batch holds one organization and one dry-run flag (`CACHE_POPULATION.group`): repeats collapse.
     first = batch.first
-    if first.organization_id is not None:
-        return storage_refresh_run_request(
-            first.organization_id,
-            dry_run=first.dry_run,
-            run_key=batch.run_key,
-            tags=batch.tags,
-            sources=batch.sources,
-        )
-    return storage_refresh_all_run_request(
-        dry_run=first.dry_run, run_key=batch.run_key, tags=batch.tags, sources=batch.sources
+    return storage_refresh_run_request(
+        first.organization_id,
+        dry_run=first.dry_run,
+        run_key=batch.run_key,
+        tags=batch.tags,
+        sources=batch.sources,
     )
 
 

@@ -37,14 +37,23 @@ def changed_organizations(tags: Mapping[str, str]) -> list[int]:
 
 
 def storage_refresh_run_request(
-    organization_id: int,
+    organization_id: int | None,
     *,
     dry_run: bool = False,
     run_key: str | None = None,
     tags: dict[str, str] | None = None,
     sources: list[SourceMessage] | None = None,
 ) -> dg.RunRequest:
+    """One organization's totals (its partition of the storage assets), or with None every
+    organization's, in batched runs (a CachePopulationJob without an organization)."""
     config = StorageTotalsConfig(dry_run=dry_run, sources=sources or [])
+    if organization_id is None:
+        return dg.RunRequest(
+            job_name=STORAGE_TOTALS_JOB,
+            run_key=run_key,
+            run_config=dg.RunConfig(ops={REFRESH_ALL_ORGANIZATIONS_OP: config}),
+            tags={**STORAGE_TAGS, **(tags or {})},
+        )
     return dg.RunRequest(
         job_name=STORAGE_REFRESH_JOB,
         partition_key=str(organization_id),
@@ -56,20 +65,4 @@ def storage_refresh_run_request(
             "storage_organization": str(organization_id),
             **(tags or {}),
         },
-    )
-
-
-def storage_refresh_all_run_request(
-    dry_run: bool = False,
-    run_key: str | None = None,
-    tags: dict[str, str] | None = None,
-    sources: list[SourceMessage] | None = None,
-) -> dg.RunRequest:
-    """A CachePopulationJob without an organization: every organization, in batched runs."""
-    config = StorageTotalsConfig(dry_run=dry_run, sources=sources or [])
-    return dg.RunRequest(
-        job_name=STORAGE_TOTALS_JOB,
-        run_key=run_key,
-        run_config=dg.RunConfig(ops={REFRESH_ALL_ORGANIZATIONS_OP: config}),
-        tags={**STORAGE_TAGS, **(tags or {})},
     )

@@ -9,7 +9,6 @@ from jobs_orchestration.defs.storage.partitions import ORGANIZATIONS, organizati
 from jobs_orchestration.defs.storage.refresh import (
     CHANGED_ORGANIZATIONS_TAG,
     changed_organizations,
-    storage_refresh_all_run_request,
     storage_refresh_run_request,
 )
 
@@ -43,8 +42,8 @@ def organizations_sensor(
         requests.append(organizations.build_delete_request(removed))
     if len(added) > FIRST_REFRESHES_PER_TICK:
         run_requests = [
-            storage_refresh_all_run_request(
-                run_key=f"organizations-added:{added[0]}-{added[-1]}:{len(added)}"
+            storage_refresh_run_request(
+                None, run_key=f"organizations-added:{added[0]}-{added[-1]}:{len(added)}"
             )
         ]
     else:
