@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-from jobs_orchestration.db.platform import (
-    File,
-    FileObjectType,
-    PackageState,
-    PackageStorage,
-    PackageType,
-    TimeSeriesAnnotation,
-    TimeSeriesChannel,
-    TimeSeriesChannelGroup,
-    TimeSeriesLayer,
-    TimeSeriesRange,
-)
+from jobs_orchestration.db import platform
 from jobs_orchestration.defs.deletion.config import DELETE_PACKAGES_OP
 from jobs_orchestration.defs.storage.refresh import CHANGED_ORGANIZATIONS_TAG
 from jobs_orchestration.devstack.aws import DATASET_BUCKET, TIMESERIES_BUCKET
@@ -28,9 +17,11 @@ def test_file_package_loses_every_object_and_row_and_ends_deleted(
     dataset = data.dataset(org)
     package = data.package(dataset, org)
     data.file(package, DATASET_BUCKET, "o/d/p/scan.pdf", body=b"12345")
-    data.file(package, DATASET_BUCKET, "o/d/p/scan.png", body=b"123", object_type=FileObjectType.VIEW)
-    data.file(package, DATASET_BUCKET, "o/d/p/scan.txt", body=b"1", object_type=FileObjectType.FILE)
-    keeper = data.package(dataset, org, state=PackageState.READY)
+    data.file(
+        package, DATASET_BUCKET, "o/d/p/scan.png", body=b"123", object_type=platform.FileObjectType.VIEW
+    )
+    data.file(package, DATASET_BUCKET, "o/d/p/scan.txt", body=b"1", object_type=platform.FileObjectType.FILE)
+    keeper = data.package(dataset, org, state=platform.PackageState.READY)
     data.file(keeper, DATASET_BUCKET, "o/d/keep/file.pdf")
 
     result = delete_packages((package, org))
@@ -38,9 +29,15 @@ def test_file_package_loses_every_object_and_row_and_ends_deleted(
     assert result.success
     assert keys_in(s3, DATASET_BUCKET) == {"o/d/keep/file.pdf"}
     assert package_state(platform_db.engine, package) == "DELETED"
-    assert count_rows(platform_db.engine, File, File.package_id == package) == 0
-    assert count_rows(platform_db.engine, PackageStorage, PackageStorage.package_id == package) == 0
-    assert count_rows(platform_db.engine, PackageStorage, PackageStorage.package_id == keeper) == 1
+    assert count_rows(platform_db.engine, platform.File, platform.File.package_id == package) == 0
+    assert (
+        count_rows(platform_db.engine, platform.PackageStorage, platform.PackageStorage.package_id == package)
+        == 0
+    )
+    assert (
+        count_rows(platform_db.engine, platform.PackageStorage, platform.PackageStorage.package_id == keeper)
+        == 1
+    )
     [audit] = audit_rows(platform_db.engine)
     assert (audit.job_name, audit.job_id, audit.trace_id, audit.user_id) == (
         "DeletePackageJob",
@@ -71,9 +68,9 @@ def test_collection_three_levels_deep_with_deleting_children_is_deleted_whole(
 ):
     org = data.organization()
     dataset = data.dataset(org)
-    root = data.package(dataset, org, package_type=PackageType.COLLECTION)
-    child = data.package(dataset, org, parent_id=root, package_type=PackageType.COLLECTION)
-    grandchild = data.package(dataset, org, parent_id=child, package_type=PackageType.COLLECTION)
+    root = data.package(dataset, org, package_type=platform.PackageType.COLLECTION)
+    child = data.package(dataset, org, parent_id=root, package_type=platform.PackageType.COLLECTION)
+    grandchild = data.package(dataset, org, parent_id=child, package_type=platform.PackageType.COLLECTION)
     leaves = [data.package(dataset, org, parent_id=parent) for parent in (root, child, grandchild)]
     for leaf in leaves:
         data.file(leaf, DATASET_BUCKET, f"tree/{leaf}/data.csv")
@@ -84,7 +81,7 @@ def test_collection_three_levels_deep_with_deleting_children_is_deleted_whole(
     assert keys_in(s3, DATASET_BUCKET) == set()
     for package in (root, child, grandchild, *leaves):
         assert package_state(platform_db.engine, package) == "DELETED"
-    assert count_rows(platform_db.engine, PackageStorage) == 0
+    assert count_rows(platform_db.engine, platform.PackageStorage) == 0
     [audit] = audit_rows(platform_db.engine)
     assert (audit.packages_deleted, audit.files_deleted) == (6, 3)
 
@@ -104,10 +101,15 @@ def test_time_series_package_loses_ranges_objects_layers_annotations_groups(
     assert keys_in(s3, TIMESERIES_BUCKET) == set(other.range_keys)
     assert keys_in(s3, DATASET_BUCKET) == set()
     engine = platform_db.engine
-    for model in (TimeSeriesChannel, TimeSeriesLayer, TimeSeriesAnnotation, TimeSeriesChannelGroup):
+    for model in (
+        platform.TimeSeriesChannel,
+        platform.TimeSeriesLayer,
+        platform.TimeSeriesAnnotation,
+        platform.TimeSeriesChannelGroup,
+    ):
         assert count_rows(engine, model, model.package_id == series.package_id) == 0
         assert count_rows(engine, model, model.package_id == other.package_id) > 0
-    assert count_rows(engine, TimeSeriesRange) == 4
+    assert count_rows(engine, platform.TimeSeriesRange) == 4
     assert package_state(engine, series.package_id) == "DELETED"
     [audit] = audit_rows(engine)
     assert audit.objects_deleted == 5
@@ -118,7 +120,7 @@ def test_prefix_file_loses_every_object_under_it_and_spares_its_neighbours(
 ):
     org = data.organization()
     dataset = data.dataset(org)
-    package = data.package(dataset, org, package_type=PackageType.SLIDE)
+    package = data.package(dataset, org, package_type=platform.PackageType.SLIDE)
     data.prefix_file(package, DATASET_BUCKET, "slides/42/tiles", count=7)
     data.put(DATASET_BUCKET, "slides/42/tiles-other/keep.bin")
 
@@ -126,7 +128,7 @@ def test_prefix_file_loses_every_object_under_it_and_spares_its_neighbours(
 
     assert result.success
     assert keys_in(s3, DATASET_BUCKET) == {"slides/42/tiles-other/keep.bin"}
-    assert count_rows(platform_db.engine, File) == 0
+    assert count_rows(platform_db.engine, platform.File) == 0
     [audit] = audit_rows(platform_db.engine)
     assert (audit.files_deleted, audit.objects_deleted, audit.bytes_deleted) == (1, 7, 35)
 
@@ -134,7 +136,7 @@ def test_prefix_file_loses_every_object_under_it_and_spares_its_neighbours(
 def test_ready_package_is_refused_and_nothing_is_deleted(data, s3, platform_db, delete_packages):
     org = data.organization()
     dataset = data.dataset(org)
-    package = data.package(dataset, org, state=PackageState.READY)
+    package = data.package(dataset, org, state=platform.PackageState.READY)
     child = data.package(dataset, org, parent_id=package)
     data.file(child, DATASET_BUCKET, "ready/child.pdf")
 
@@ -145,7 +147,7 @@ def test_ready_package_is_refused_and_nothing_is_deleted(data, s3, platform_db, 
     assert f"package_id {package} is in state READY, not DELETING" in failure.message
     assert keys_in(s3, DATASET_BUCKET) == {"ready/child.pdf"}
     assert package_state(platform_db.engine, child) == "DELETING"
-    assert count_rows(platform_db.engine, File) == 1
+    assert count_rows(platform_db.engine, platform.File) == 1
     [audit] = audit_rows(platform_db.engine)
     assert audit.outcome == "refused" and "READY" in audit.detail["message"]
 
@@ -211,7 +213,7 @@ def test_one_refused_request_does_not_stop_the_others_but_fails_the_run(
 ):
     org = data.organization()
     dataset = data.dataset(org)
-    ready = data.package(dataset, org, state=PackageState.READY)
+    ready = data.package(dataset, org, state=platform.PackageState.READY)
     deleting = data.package(dataset, org)
     data.file(ready, DATASET_BUCKET, "ready.pdf")
     data.file(deleting, DATASET_BUCKET, "deleting.pdf")
@@ -231,7 +233,7 @@ def test_one_refused_request_does_not_stop_the_others_but_fails_the_run(
 def test_dry_run_reports_and_deletes_nothing(data, s3, platform_db, delete_packages):
     org = data.organization()
     dataset = data.dataset(org)
-    root = data.package(dataset, org, package_type=PackageType.COLLECTION)
+    root = data.package(dataset, org, package_type=platform.PackageType.COLLECTION)
     leaf = data.package(dataset, org, parent_id=root)
     data.file(leaf, DATASET_BUCKET, "dry/a.pdf", body=b"1234")
     data.prefix_file(leaf, DATASET_BUCKET, "dry/tiles", count=3)
@@ -242,7 +244,7 @@ def test_dry_run_reports_and_deletes_nothing(data, s3, platform_db, delete_packa
     assert result.success
     assert len(keys_in(s3, DATASET_BUCKET)) == 4 and len(keys_in(s3, TIMESERIES_BUCKET)) == 4
     assert package_state(platform_db.engine, root) == "DELETING"
-    assert count_rows(platform_db.engine, TimeSeriesRange) == 4
+    assert count_rows(platform_db.engine, platform.TimeSeriesRange) == 4
     metadata = step_metadata(result, DELETE_PACKAGES_OP)
     assert metadata["outcome"] == "dry_run"
     assert (metadata["would_delete_packages"], metadata["would_delete_files"]) == (3, 2)
@@ -261,7 +263,7 @@ def test_a_run_tags_the_organizations_whose_data_it_changed_and_no_others(
     org, other = data.organization(), data.organization()
     deleting = data.package(data.dataset(org), org)
     data.file(deleting, DATASET_BUCKET, "changed.pdf")
-    ready = data.package(data.dataset(other), other, state=PackageState.READY)
+    ready = data.package(data.dataset(other), other, state=platform.PackageState.READY)
 
     dry_run = delete_packages((deleting, org), dry_run=True)
     changed = delete_packages((deleting, org), (ready, other), from_queue=True)

@@ -10,24 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from jobs_orchestration.db.platform import (
-    Dataset,
-    DatasetAsset,
-    DatasetAssetKind,
-    DatasetState,
-    File,
-    FileObjectType,
-    Organization,
-    Package,
-    PackageState,
-    PackageStorage,
-    PackageType,
-    TimeSeriesAnnotation,
-    TimeSeriesChannel,
-    TimeSeriesChannelGroup,
-    TimeSeriesLayer,
-    TimeSeriesRange,
-)
+from jobs_orchestration.db import platform
 
 _numbers = itertools.count(1)
 
@@ -60,12 +43,16 @@ class PlatformData:
 
     def organization(self) -> int:
         number = next(_numbers)
-        return self._insert(Organization, node_id=f"N:organization:{number}", name=f"Organization {number}")
+        return self._insert(
+            platform.Organization, node_id=f"N:organization:{number}", name=f"Organization {number}"
+        )
 
-    def dataset(self, organization_id: int, state: DatasetState = DatasetState.DELETING) -> int:
+    def dataset(
+        self, organization_id: int, state: platform.DatasetState = platform.DatasetState.DELETING
+    ) -> int:
         number = next(_numbers)
         return self._insert(
-            Dataset,
+            platform.Dataset,
             node_id=f"N:dataset:{number}",
             organization_id=organization_id,
             name=f"Dataset {number}",
@@ -78,13 +65,13 @@ class PlatformData:
         organization_id: int,
         *,
         parent_id: int | None = None,
-        state: PackageState = PackageState.DELETING,
-        package_type: PackageType = PackageType.PDF,
+        state: platform.PackageState = platform.PackageState.DELETING,
+        package_type: platform.PackageType = platform.PackageType.PDF,
         storage_size: int | None = 100,
     ) -> int:
         number = next(_numbers)
         package_id = self._insert(
-            Package,
+            platform.Package,
             node_id=f"N:package:{number}",
             organization_id=organization_id,
             dataset_id=dataset_id,
@@ -96,7 +83,7 @@ class PlatformData:
         if storage_size is not None:
             with self.engine.begin() as connection:
                 connection.execute(
-                    sa.insert(PackageStorage).values(
+                    sa.insert(platform.PackageStorage).values(
                         package_id=package_id,
                         organization_id=organization_id,
                         dataset_id=dataset_id,
@@ -112,13 +99,13 @@ class PlatformData:
         key: str,
         *,
         body: bytes = b"data",
-        object_type: FileObjectType = FileObjectType.SOURCE,
+        object_type: platform.FileObjectType = platform.FileObjectType.SOURCE,
         stored: bool = True,
     ) -> int:
         if stored:
             self.put(bucket, key, body)
         return self._insert(
-            File,
+            platform.File,
             package_id=package_id,
             name=key.rsplit("/", 1)[-1],
             s3_bucket=bucket,
@@ -132,7 +119,7 @@ class PlatformData:
         for index in range(count):
             self.put(bucket, f"{prefix}/part-{index}", b"chunk")
         return self._insert(
-            File,
+            platform.File,
             package_id=package_id,
             name=prefix.rsplit("/", 1)[-1],
             s3_bucket=bucket,
@@ -141,10 +128,15 @@ class PlatformData:
             is_prefix=True,
         )
 
-    def asset(self, dataset_id: int, kind: DatasetAssetKind, bucket: str, key: str) -> int:
+    def asset(self, dataset_id: int, kind: platform.DatasetAssetKind, bucket: str, key: str) -> int:
         self.put(bucket, key)
         return self._insert(
-            DatasetAsset, dataset_id=dataset_id, kind=kind, name=kind.value, s3_bucket=bucket, s3_key=key
+            platform.DatasetAsset,
+            dataset_id=dataset_id,
+            kind=kind,
+            name=kind.value,
+            s3_bucket=bucket,
+            s3_key=key,
         )
 
     def timeseries(
@@ -153,13 +145,13 @@ class PlatformData:
         """A time-series package: two channels with two ranges each (objects in `bucket`), a layer with
         an annotation, and a channel group."""
         package_id = self.package(
-            dataset_id, organization_id, parent_id=parent_id, package_type=PackageType.TIME_SERIES
+            dataset_id, organization_id, parent_id=parent_id, package_type=platform.PackageType.TIME_SERIES
         )
         channel_ids, range_keys = [], []
         for channel in range(2):
             number = next(_numbers)
             channel_id = self._insert(
-                TimeSeriesChannel,
+                platform.TimeSeriesChannel,
                 package_id=package_id,
                 node_id=f"N:channel:{number}",
                 name=f"channel {channel}",
@@ -171,14 +163,18 @@ class PlatformData:
                 self.put(bucket, key, b"samples")
                 range_keys.append(key)
                 self._insert(
-                    TimeSeriesRange, channel_id=channel_id, location=key, start_time=part, end_time=part + 1
+                    platform.TimeSeriesRange,
+                    channel_id=channel_id,
+                    location=key,
+                    start_time=part,
+                    end_time=part + 1,
                 )
-        layer_id = self._insert(TimeSeriesLayer, package_id=package_id, name="layer")
+        layer_id = self._insert(platform.TimeSeriesLayer, package_id=package_id, name="layer")
         annotation_id = self._insert(
-            TimeSeriesAnnotation, package_id=package_id, layer_id=layer_id, label="spike"
+            platform.TimeSeriesAnnotation, package_id=package_id, layer_id=layer_id, label="spike"
         )
         group_id = self._insert(
-            TimeSeriesChannelGroup, package_id=package_id, name="group", channel_ids=channel_ids
+            platform.TimeSeriesChannelGroup, package_id=package_id, name="group", channel_ids=channel_ids
         )
         return TimeSeriesPackage(package_id, channel_ids, range_keys, layer_id, annotation_id, group_id)
 
@@ -203,5 +199,7 @@ def count_rows(engine: Engine, model: Any, *conditions: Any) -> int:
 
 def package_state(engine: Engine, package_id: int) -> str | None:
     with engine.connect() as connection:
-        state = connection.execute(sa.select(Package.state).where(Package.id == package_id)).scalar()
+        state = connection.execute(
+            sa.select(platform.Package.state).where(platform.Package.id == package_id)
+        ).scalar()
     return state.value if state is not None else None

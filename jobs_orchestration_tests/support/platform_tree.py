@@ -7,16 +7,7 @@ import itertools
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from jobs_orchestration.db.platform import (
-    Dataset,
-    DatasetState,
-    File,
-    FileObjectType,
-    Organization,
-    Package,
-    PackageState,
-    PackageType,
-)
+from jobs_orchestration.db import platform
 
 _ids = itertools.count(1)
 
@@ -35,16 +26,18 @@ class PlatformTree:
     def organization(self, organization_id: int | None = None) -> int:
         identifier = organization_id or next(_ids)
         return self._insert(
-            Organization.__table__,
+            platform.Organization.__table__,
             id=identifier,
             node_id=f"N:organization:{identifier}",
             name=f"org {identifier}",
         )
 
-    def dataset(self, organization_id: int, state: DatasetState = DatasetState.READY) -> int:
+    def dataset(
+        self, organization_id: int, state: platform.DatasetState = platform.DatasetState.READY
+    ) -> int:
         identifier = next(_ids)
         return self._insert(
-            Dataset.__table__,
+            platform.Dataset.__table__,
             id=identifier,
             node_id=f"N:dataset:{identifier}",
             organization_id=organization_id,
@@ -57,7 +50,7 @@ class PlatformTree:
         dataset_id: int,
         *,
         parent_id: int | None = None,
-        state: PackageState = PackageState.READY,
+        state: platform.PackageState = platform.PackageState.READY,
         collection: bool = False,
         files: tuple[int, ...] = (),
         view_files: tuple[int, ...] = (),
@@ -65,33 +58,38 @@ class PlatformTree:
         identifier = next(_ids)
         with self.engine.begin() as connection:
             organization_id = connection.execute(
-                sa.select(Dataset.organization_id).where(Dataset.id == dataset_id)
+                sa.select(platform.Dataset.organization_id).where(platform.Dataset.id == dataset_id)
             ).scalar_one()
             connection.execute(
-                Package.__table__.insert().values(
+                platform.Package.__table__.insert().values(
                     id=identifier,
                     node_id=f"N:package:{identifier}",
                     organization_id=organization_id,
                     dataset_id=dataset_id,
                     parent_id=parent_id,
                     name=f"package {identifier}",
-                    package_type=PackageType.COLLECTION if collection else PackageType.PDF,
+                    package_type=platform.PackageType.COLLECTION if collection else platform.PackageType.PDF,
                     state=state,
                 )
             )
         for size in files:
             self.file(identifier, size)
         for size in view_files:
-            self.file(identifier, size, FileObjectType.VIEW)
+            self.file(identifier, size, platform.FileObjectType.VIEW)
         return identifier
 
     def collection(self, dataset_id: int, **kwargs) -> int:
         return self.package(dataset_id, collection=True, **kwargs)
 
-    def file(self, package_id: int, size: int, object_type: FileObjectType = FileObjectType.SOURCE) -> None:
+    def file(
+        self,
+        package_id: int,
+        size: int,
+        object_type: platform.FileObjectType = platform.FileObjectType.SOURCE,
+    ) -> None:
         with self.engine.begin() as connection:
             connection.execute(
-                File.__table__.insert().values(
+                platform.File.__table__.insert().values(
                     package_id=package_id,
                     name=f"file of {package_id}",
                     s3_bucket="platform-datasets",
@@ -101,10 +99,12 @@ class PlatformTree:
                 )
             )
 
-    def set_state(self, package_id: int, state: PackageState) -> None:
+    def set_state(self, package_id: int, state: platform.PackageState) -> None:
         with self.engine.begin() as connection:
             connection.execute(
-                sa.update(Package.__table__).where(Package.__table__.c.id == package_id).values(state=state)
+                sa.update(platform.Package.__table__)
+                .where(platform.Package.__table__.c.id == package_id)
+                .values(state=state)
             )
 
 
