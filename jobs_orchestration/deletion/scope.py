@@ -36,17 +36,25 @@ _TREE_PAGE = sa.text(
 )
 
 
-# The trees of several roots walked at once, each package labelled with the root it was reached from:
-# the packages of one run's package deletions read in the same pages. The roots must not lie in one
-# another's trees (see `nested_roots`), so a package is reached from one root only. `{roots}` is a
-# VALUES list of (package id, organization id) pairs (see `_with_roots`): PostgreSQL and SQLite both
-# read it, where an array parameter would be PostgreSQL's alone.
-_FOREST_PAGE = """
-    WITH RECURSIVE root(id, organization_id) AS ({roots}),
-    tree(id, organization_id, root_id) AS (
-        SELECT package.id, package.organization_id, package.id
+# The roots of a run's package deletions and their rows: `{roots}` is a VALUES list of (package id,
+# organization id) pairs (see `_with_roots`), which PostgreSQL and SQLite both read, where an array
+# parameter would be PostgreSQL's alone. A root counts only in its own organization.
+_ROOT_PACKAGES = """
+    root(id, organization_id) AS ({roots}),
+    root_package AS (
+        SELECT package.id, package.organization_id, package.parent_id
         FROM packages AS package
         JOIN root ON package.id = root.id AND package.organization_id = root.organization_id
+    )
+"""
+
+# The trees of several roots walked at once, each package labelled with the root it was reached from:
+# the packages of one run's package deletions read in the same pages. The roots must not lie in one
+# another's trees (see `nested_roots`), so a package is reached from one root only.
+_FOREST_PAGE = f"""
+    WITH RECURSIVE {_ROOT_PACKAGES},
+    tree(id, organization_id, root_id) AS (
+        SELECT id, organization_id, id FROM root_package
         UNION
         SELECT child.id, child.organization_id, tree.root_id
         FROM packages AS child JOIN tree ON child.parent_id = tree.id
@@ -57,13 +65,10 @@ _FOREST_PAGE = """
 
 # Which roots have another of the roots above them: walks up each root's parents while they share its
 # organization (the way down `_TREE_PAGE` takes). UNION stops the walk on a parent_id cycle.
-_NESTED_ROOTS = """
-    WITH RECURSIVE root(id, organization_id) AS ({roots}),
+_NESTED_ROOTS = f"""
+    WITH RECURSIVE {_ROOT_PACKAGES},
     up(root_id, organization_id, ancestor_id) AS (
-        SELECT package.id, package.organization_id, package.parent_id
-        FROM packages AS package
-        JOIN root ON package.id = root.id AND package.organization_id = root.organization_id
-        WHERE package.parent_id IS NOT NULL
+        SELECT id, organization_id, parent_id FROM root_package WHERE parent_id IS NOT NULL
         UNION
         SELECT up.root_id, up.organization_id, parent.parent_id
         FROM up JOIN packages AS parent

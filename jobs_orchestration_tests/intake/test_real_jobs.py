@@ -22,13 +22,7 @@ def test_routed_requests_are_valid_for_the_real_jobs(project_env, local_aws, ins
     ) as context:
         result = sqs_jobs_sensor(context)
 
-    assert {request.job_name for request in result.run_requests} == {
-        "delete_package_job",
-        "delete_dataset_job",
-        "dataset_changelog_job",
-        "storage_refresh_job",
-        "storage_totals_job",
-    }
+    assert {request.job_name for request in result.run_requests} == m.SQS_FIRED_JOBS
     for request in result.run_requests:
         job = defs.resolve_job_def(request.job_name)
         assert dg.validate_run_config(job, request.run_config), request.job_name

@@ -28,13 +28,7 @@ def test_each_message_type_routes_to_its_job_with_valid_config(local_aws, tick) 
     result = tick()
     defs = intake_definitions(local_aws)
     by_job = {request.job_name: request for request in result.run_requests}
-    assert set(by_job) == {
-        "delete_package_job",
-        "delete_dataset_job",
-        "dataset_changelog_job",
-        "storage_refresh_job",
-        "storage_totals_job",
-    }
+    assert set(by_job) == m.SQS_FIRED_JOBS
     for request in result.run_requests:
         assert dg.validate_run_config(defs.resolve_job_def(request.job_name), request.run_config)
         assert request.run_key

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from jobs_orchestration_tests.support.processes import stop_process
+
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 AZURITE_BLOB = REPOSITORY_ROOT / ".tools" / "node_modules" / ".bin" / "azurite-blob"
 
@@ -80,9 +82,4 @@ def running_azurite(location: Path | None, timeout: float = 30.0) -> Iterator[st
         _wait_for_port(port, process, timeout)
         yield connection_string(port)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)

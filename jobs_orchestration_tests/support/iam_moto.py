@@ -34,6 +34,7 @@ from jobs_orchestration_tests.support.iam_policies import (
     statements,
     task_policies,
 )
+from jobs_orchestration_tests.support.processes import stop_process
 
 ACCOUNT = "123456789012"
 """moto's default account."""
@@ -204,12 +205,7 @@ def running_iam_emulator() -> Iterator[IamEmulator]:
                 time.sleep(0.2)
         yield IamEmulator(endpoint, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
 
 
 def provision(emulator: IamEmulator, template: dict[str, Any]) -> Deployment:

@@ -6,6 +6,15 @@ import json
 import uuid
 from typing import Any
 
+SQS_FIRED_JOBS = {
+    "delete_package_job",
+    "delete_dataset_job",
+    "dataset_changelog_job",
+    "storage_refresh_job",
+    "storage_totals_job",
+}
+"""The jobs a message of each type (and a CachePopulationJob with and without an organization) starts."""
+
 
 def body(type_name: str, **fields: Any) -> str:
     return json.dumps({type_name: fields})
