@@ -97,11 +97,8 @@ def test_a_key_failing_for_good_fails_its_own_request_alone_which_is_dead_letter
     assert result.success
     assert [sorted(keys) for _bucket, keys in calls] == [["mixed/0.bin", "mixed/1.bin", "mixed/2.bin"]]
     assert keys_in(s3, DATASET_BUCKET) == {"mixed/1.bin"}
-    assert [package_state(platform_db.engine, package) for package in packages] == [
-        "DELETED",
-        "DELETING",
-        "DELETED",
-    ]
+    states = [package_state(platform_db.engine, package) for package in packages]
+    assert states == ["DELETED", "DELETING", "DELETED"]
     audits = {row.resource_ids[0]: row for row in audit_rows(platform_db.engine)}
     assert audits[poison].outcome == "failed"
     assert audits[poison].detail["errors"] == {f"s3://{DATASET_BUCKET}/mixed/1.bin": "AccessDenied: injected"}
@@ -136,11 +133,8 @@ def test_rows_the_database_refuses_for_good_fail_their_own_request_alone(
     assert result.success
     assert keys_in(s3, DATASET_BUCKET) == set(), "the objects went first"
     assert count_rows(platform_db.engine, File) == 1, "the refused row stays, naming what was there"
-    assert [package_state(platform_db.engine, package) for package in packages] == [
-        "DELETED",
-        "DELETED",
-        "DELETING",
-    ]
+    states = [package_state(platform_db.engine, package) for package in packages]
+    assert states == ["DELETED", "DELETED", "DELETING"]
     audits = {row.resource_ids[0]: row for row in audit_rows(platform_db.engine)}
     assert audits[poison].outcome == "failed"
     assert audits[poison].detail["errors"] == {f"files/{refused_row}": "DivisionByZero: division by zero"}
