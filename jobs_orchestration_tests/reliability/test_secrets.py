@@ -171,6 +171,9 @@ REVIEWED_INTERPOLATIONS = {
     # the models' own table and column names, never from a message.
     "db/bulk.py": {"table.name", "column_list"},
     "devstack/seed.py": {"table"},
+    # A SQL fragment defined as a constant in the same module; the VALUES list it names holds only
+    # bound parameters (`_with_roots`).
+    "deletion/scope.py": {"_ROOT_PACKAGES"},
     # Literal lists of the project's own enum constants (storage_totals.rules.sql_list).
     "storage_totals/consistency.py": {"sql_list(UNCOUNTED_DATASET_STATES)"},
     # SQL fragments defined as constants in the same module, and the same constant state lists.
