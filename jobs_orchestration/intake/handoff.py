@@ -171,7 +171,10 @@ class TickResult(Generic[RequestT]):
     cursor: str
     acknowledged: int = 0
     received: int = 0
+    """Messages received, each once however many calls got it."""
     duplicates: int = 0
+    """Messages that asked for nothing new: handed off before, a re-send of one received in this tick,
+    or the same message got by a second receive call."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
     queue_counts: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
