@@ -379,7 +379,16 @@ class QueueIntake:
                         stop = True
                         changed.notify_all()
                     return
-                parsed = [self._parse(message) for message in messages]
+                try:
+                    parsed = [self._parse(message) for message in messages]
+                except BaseException:
+                    # A message the parser cannot even reject fails the tick, as it did one call at a
+                    # time; the other threads must not wait for this call's count meanwhile.
+                    with changed:
+                        asked -= wanted
+                        stop = True
+                        changed.notify_all()
+                    raise
                 with changed:
                     asked -= wanted
                     for item in parsed:

@@ -156,3 +156,37 @@ def test_an_sqs_that_refuses_connections_stops_every_receiving_thread(local_aws)
     assert result.errors and all(error.startswith("receive failed") for error in result.errors)
     assert result.queue_counts == {}
     json.loads(result.cursor)  # a cursor to carry on from
+
+
+def test_a_message_the_parser_chokes_on_fails_the_tick_without_leaving_a_thread_waiting(local_aws) -> None:
+    send(local_aws, *[m.changelog(i) for i in range(1, 31)])
+    client = local_aws.client("sqs")
+    receive = client.receive_message
+    first_call = threading.Event()
+
+    def receive_one_answer_without_message_ids(**kwargs):
+        response = receive(**kwargs)
+        if not first_call.is_set():
+            first_call.set()
+            for message in response.get("Messages", []):
+                del message["MessageId"]
+        return response
+
+    client.receive_message = receive_one_answer_without_message_ids
+    # Two calls of 10 fill the count bound, so the other threads wait for the calls under way.
+    limits = IntakeLimits(concurrent_calls=CONCURRENT_CALLS, max_messages=20, wait_time_seconds=0)
+    intake = QueueIntake(client, local_aws.queue_url, local_aws.dead_letter_queue_url, limits)
+    outcome: list[BaseException] = []
+
+    def tick() -> None:
+        try:
+            intake.tick(None, run_exists=lambda key: False, route=lambda batch: batch)
+        except KeyError as error:
+            outcome.append(error)
+
+    ticking = threading.Thread(target=tick, daemon=True)
+    ticking.start()
+    ticking.join(timeout=60)
+
+    assert not ticking.is_alive(), "a receiving thread was left waiting"
+    assert [type(error) for error in outcome] == [KeyError]
