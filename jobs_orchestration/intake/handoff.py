@@ -79,8 +79,8 @@ class IntakeLimits:
     next tick acknowledges them, their receipt handles in the cursor meanwhile (about 200 bytes each)."""
     concurrent_calls: int = 4
     """Receive calls, and delete calls, under way at once. Each call waits on SQS tens of milliseconds,
-    so one at a time a tick spent 6.7 s receiving a thousand messages on LocalStack, more than the
-    daemon's 5 s loop, and seconds more acknowledging them."""
+    so one at a time a tick takes seconds to receive or acknowledge a thousand messages. (LocalStack
+    answers faster than that: 2,000 messages received in 0.48 s on one thread, 0.37 s on four.)"""
     max_seconds: float = 1.0
     """Wall time spent receiving per tick at most. While producers keep sending, no receive comes back
     empty and a tick receives this long, whatever the backlog: four receiving threads take a thousand
