@@ -8,9 +8,12 @@ One tick does, in order:
    back by themselves. When SQS does not answer, the handles not deleted stay pending too, and the
    tick ends there (it receives nothing it could not acknowledge later): the next tick after SQS is
    back deletes them, and until then a message only ever leaves the queue once its run exists.
-2. **Receive**, bounded by message count and by wall time, well inside the 60 s a sensor tick may take.
+2. **Receive**, several calls under way at once, bounded by message count and by wall time, well
+   inside the 60 s a sensor tick may take. Two calls can both get one message (moto does, SQS may):
+   it counts once and keeps both receipt handles, so deleting it deletes it whichever one SQS honours.
 3. **Parse.** A message that cannot be parsed (or whose batch cannot be routed) is sent to the
-   dead-letter queue with its reason and original body, and deleted from the main queue, in this tick.
+   dead-letter queue with its reason and original body, once however often it was received, and
+   deleted from the main queue, in this tick.
 4. **Deduplicate.** A message whose idempotency key was already handed off (a redelivery after a lost
    delete, or a producer re-send) asks for nothing: it joins the pending entry, or is deleted at once
    when its run already exists.
@@ -34,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -70,17 +74,23 @@ class IntakeLimits:
     one of 1,000 (3,000 messages at 100 a second on the shared 2-core machine, one run each: p95 from
     send to publication 18 s against 37 s, the second under more load from other work)."""
     max_messages: int = 2000
-    """Messages received per tick at most: under load a tick takes longer than the daemon's 5 s loop,
-    so ticks come every 10 s, and this leaves room to catch up above 100 messages a second. They stay
-    in flight until the next tick acknowledges them, their receipt handles in the cursor meanwhile
-    (about 200 bytes each)."""
+    """Messages received per tick at most: when a tick outlasts the daemon's 5 s loop, ticks come every
+    10 s, and this leaves room to catch up above 100 messages a second. They stay in flight until the
+    next tick acknowledges them, their receipt handles in the cursor meanwhile (about 200 bytes each)."""
     concurrent_calls: int = 4
-    """Delete calls under way at once. Each call waits on SQS tens of milliseconds, so one at a time a
-    tick spends seconds acknowledging a thousand messages. (Receives stay one at a time.)"""
-    max_seconds: float = 6.0
-    """Wall time spent receiving per tick at most. The sensor daemon starts ticks on a 5 s loop, so a
-    tick still busy at the 10 s mark waits for the 15 s one: six seconds of receiving leave time to
-    acknowledge and for Dagster to create the runs within 10 s, far inside the 60 s sensor budget."""
+    """Receive calls, and delete calls, under way at once. Each call waits on SQS tens of milliseconds,
+    so one at a time a tick takes seconds to receive or acknowledge a thousand messages. (LocalStack
+    answers faster than that: 2,000 messages received in 0.48 s on one thread, 0.37 s on four.)"""
+    max_seconds: float = 1.0
+    """Wall time spent receiving per tick at most. While producers keep sending, no receive comes back
+    empty and a tick receives this long, whatever the backlog: four receiving threads take a thousand
+    messages from LocalStack in under half a second, the rest of the time goes to messages that
+    arrive meanwhile. What a message waits for its run is set by how often ticks come, not by this:
+    the daemon starts ticks on a 5 s loop and skips a sensor whose tick is still under way, so a tick
+    that ends within 5 s can come every 5 s (with a sensor interval under 5 s), one that does not
+    every 10 s. At 100 messages a second on
+    LocalStack (3,000 messages, shared machine, load 2 to 5), six seconds of receiving made 7.2 s
+    ticks; two made 4.0 s ticks (up to 4.7); one, 3.4 s (up to 4.2), so every loop can start one."""
     tick_seconds: float = 30.0
     """Wall time of a whole tick's queue work at most, calls that SQS never answers included (each is
     cut by the intake client's read timeout, see `jobs_orchestration.connectivity`): well inside the
@@ -161,7 +171,10 @@ class TickResult(Generic[RequestT]):
     cursor: str
     acknowledged: int = 0
     received: int = 0
+    """Messages received, each once however many calls got it."""
     duplicates: int = 0
+    """Messages that asked for nothing new: handed off before, a re-send of one received in this tick,
+    or the same message got by a second receive call."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
     queue_counts: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -304,34 +317,87 @@ class QueueIntake:
     def _receive(
         self, result: TickResult, tick_deadline: float
     ) -> tuple[list[ReceivedJob], list[DeadLetter]]:
-        """Receive, one call at a time (two calls under way at once can both get a message: moto does,
-        and SQS may), until the count or time bound, the first empty answer or the first failure."""
-        received: list[ReceivedJob] = []
+        """Receive on `limits.concurrent_calls` threads, each making one call of up to 10 messages at a
+        time, until the count or time bound, the first empty answer (after its long-poll wait) or the
+        first failure. After an empty answer or a failure no thread starts another call; the calls
+        already under way end or time out side by side, so an SQS that stops answering costs the tick
+        one call's timeout.
+
+        Two calls under way at once can both get a message (moto does, and SQS may): a message received
+        again (the same MessageId) counts once, as a duplicate, and keeps every receipt handle it came
+        with, so that acknowledging or dead-lettering it deletes it whichever handle SQS honours. A job
+        message keeps them on its one `ReceivedJob`; a rejected one comes back as one `DeadLetter` per
+        handle, which `_dead_letter` sends once."""
+        received: dict[str, ReceivedJob] = {}
         rejected: list[DeadLetter] = []
+        rejected_ids: set[str] = set()
         deadline = min(time.monotonic() + self.limits.max_seconds, tick_deadline)
-        while result.received < self.limits.max_messages and time.monotonic() < deadline:
-            wanted = min(sqs.RECEIVE_MAX_MESSAGES, self.limits.max_messages - result.received)
-            try:
-                messages = self.client.receive_message(
-                    QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=wanted,
-                    WaitTimeSeconds=self.limits.wait_time_seconds,
-                    AttributeNames=["ApproximateReceiveCount"],
-                    MessageAttributeNames=[REDRIVE_OF],
-                ).get("Messages", [])
-            except Exception as error:
-                result.errors.append(f"receive failed: {error}")
-                result.unreachable = is_unreachable(error)
-                break
-            if not messages:
-                break
-            result.received += len(messages)
-            for item in map(self._parse, messages):
-                if isinstance(item, DeadLetter):
-                    rejected.append(item)
-                else:
-                    received.append(item)
-        return received, rejected
+        changed = threading.Condition()
+        asked = 0
+        """Messages asked for by calls still under way: with those received, never over the bound."""
+        stop = False
+
+        def keep(item: ReceivedJob | DeadLetter) -> None:
+            if isinstance(item, DeadLetter):
+                seen_before = item.message_id in rejected_ids
+                rejected_ids.add(item.message_id)
+                rejected.append(item)
+            elif (known := received.get(item.message_id)) is not None:
+                seen_before = True
+                known.receipt_handles.extend(item.receipt_handles)
+            else:
+                seen_before = False
+                received[item.message_id] = item
+            if seen_before:
+                result.duplicates += 1
+            else:
+                result.received += 1
+
+        def receive_until_done() -> None:
+            nonlocal asked, stop
+            while True:
+                with changed:
+                    while not stop and result.received + asked >= self.limits.max_messages and asked:
+                        changed.wait()  # a call under way may bring fewer than it asked for
+                    wanted = min(sqs.RECEIVE_MAX_MESSAGES, self.limits.max_messages - result.received - asked)
+                    if stop or wanted <= 0 or time.monotonic() >= deadline:
+                        return
+                    asked += wanted
+                try:
+                    messages = self.client.receive_message(
+                        QueueUrl=self.queue_url,
+                        MaxNumberOfMessages=wanted,
+                        WaitTimeSeconds=self.limits.wait_time_seconds,
+                        AttributeNames=["ApproximateReceiveCount"],
+                        MessageAttributeNames=[REDRIVE_OF],
+                    ).get("Messages", [])
+                except Exception as error:
+                    with changed:
+                        asked -= wanted
+                        result.errors.append(f"receive failed: {error}")
+                        result.unreachable = result.unreachable or is_unreachable(error)
+                        stop = True
+                        changed.notify_all()
+                    return
+                try:
+                    parsed = [self._parse(message) for message in messages]
+                except BaseException:
+                    # A message the parser cannot even reject fails the tick, as it did one call at a
+                    # time; the other threads must not wait for this call's count meanwhile.
+                    with changed:
+                        asked -= wanted
+                        stop = True
+                        changed.notify_all()
+                    raise
+                with changed:
+                    asked -= wanted
+                    for item in parsed:
+                        keep(item)
+                    stop = stop or not messages
+                    changed.notify_all()
+
+        self._on_threads(receive_until_done)
+        return list(received.values()), rejected
 
     @staticmethod
     def _parse(message: dict[str, Any]) -> ReceivedJob | DeadLetter:
@@ -411,14 +477,21 @@ class QueueIntake:
     # -- dead letters, deletes, counts -------------------------------------------------------------
 
     def _dead_letter(self, rejected: list[DeadLetter], result: TickResult) -> None:
-        """Move rejected messages to the dead-letter queue with their reason and original body; delete
-        from the main queue only the ones the dead-letter queue accepted."""
-        outcome = send_dead_letters(self.client, self.dead_letter_queue_url, rejected)
+        """Move rejected messages to the dead-letter queue with their reason and original body, each
+        message once however many of its receipt handles the tick holds (a message received by two
+        calls, or a batch member that came twice); delete from the main queue, by every one of its
+        handles, only the messages the dead-letter queue accepted."""
+        letters: dict[str, DeadLetter] = {}
+        handles: dict[str, list[str]] = {}
+        for letter in rejected:
+            letters.setdefault(letter.message_id, letter)
+            if letter.receipt_handle:
+                handles.setdefault(letter.message_id, []).append(letter.receipt_handle)
+        outcome = send_dead_letters(self.client, self.dead_letter_queue_url, list(letters.values()))
         result.errors.extend(outcome.errors)
         result.unreachable = outcome.unreachable
-        result.errors.extend(
-            self._delete([letter.receipt_handle for letter in outcome.sent if letter.receipt_handle]).failures
-        )
+        sent_handles = [handle for letter in outcome.sent for handle in handles.get(letter.message_id, [])]
+        result.errors.extend(self._delete(sent_handles).failures)
         result.dead_letters.extend(outcome.sent)
 
     def _delete(self, receipt_handles: list[str]) -> _DeleteOutcome:

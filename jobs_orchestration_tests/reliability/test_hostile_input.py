@@ -96,19 +96,21 @@ def test_hostile_and_valid_messages_interleaved_drain_through_the_sensor(
         cursor = result.cursor
         _create_runs(instance, defs, result)
         requests.extend(result.run_requests)
-        for message_id in received:
+        # Two of a tick's concurrent receives can both get a message (moto does): the tick counts it once.
+        received_this_tick = set(received)
+        for message_id in received_this_tick:
             assert message_id not in received_in, f"received again in tick {tick_number}"
             received_in[message_id] = tick_number
 
         # This tick's bad messages, and only they, are on the dead-letter queue now, each with its reason.
-        bad = {message_id for message_id in received if message_id in hostile_by_id}
+        bad = {message_id for message_id in received_this_tick if message_id in hostile_by_id}
         dead = _drain_dead_letters(local_aws)
         assert dead.keys() == bad, (
             f"tick {tick_number}: dead-lettered {len(dead)} of the {len(bad)} it received"
         )
         (observation,) = result.asset_events
         assert observation.metadata["dead_lettered"].value == len(bad)
-        assert observation.metadata["received"].value == len(received)
+        assert observation.metadata["received"].value == len(received_this_tick)
         for message_id, (body, reason) in dead.items():
             hostile = hostile_by_id[message_id]
             assert body == hostile.body, hostile.label
