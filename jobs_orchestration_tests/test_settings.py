@@ -27,7 +27,7 @@ def test_unset_variables_take_the_defaults(environment):
     assert current == DEFAULTS
     assert current.snapshot_retention_days == 7
     assert current.snapshot_cleanup_timezone == "Europe/Oslo"
-    assert current.jobs_intake_interval_seconds == 5
+    assert current.jobs_intake_interval_seconds == 4
     assert current.dagster_webserver_url == "http://127.0.0.1:3000"
     assert current.jobs_database_url is None and current.jobs_intake_batch_size is None
     assert current.model_fields_set == set()

@@ -239,7 +239,7 @@ def test_sensor_definition_loads_with_its_resources(local_aws) -> None:
     dg.Definitions.validate_loadable(defs)
     sensor = defs.resolve_sensor_def("sqs_jobs_sensor")
     assert sensor.required_resource_keys == {"sqs"}
-    assert sensor.minimum_interval_seconds == 5
+    assert sensor.minimum_interval_seconds == 4
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert {target.job_name for target in sensor.targets} >= {
         "delete_package_job",
@@ -250,7 +250,7 @@ def test_sensor_definition_loads_with_its_resources(local_aws) -> None:
 
 def test_sensor_interval_comes_from_the_settings(monkeypatch) -> None:
     monkeypatch.delenv("JOBS_INTAKE_INTERVAL_SECONDS", raising=False)
-    assert load_settings().jobs_intake_interval_seconds == 5
+    assert load_settings().jobs_intake_interval_seconds == 4
     monkeypatch.setenv("JOBS_INTAKE_INTERVAL_SECONDS", "30")
     assert load_settings().jobs_intake_interval_seconds == 30
     monkeypatch.setenv("JOBS_INTAKE_INTERVAL_SECONDS", "0")
