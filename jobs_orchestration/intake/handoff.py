@@ -81,19 +81,19 @@ class IntakeLimits:
     """Receive calls, and delete calls, under way at once. Each call waits on SQS tens of milliseconds,
     so one at a time a tick takes seconds to receive or acknowledge a thousand messages. (LocalStack
     answers faster than that: 2,000 messages received in 0.48 s on one thread, 0.37 s on four.)"""
-    max_seconds: float = 1.0
+    max_seconds: float = 2.0
     """Wall time spent receiving per tick at most. While producers keep sending, no receive comes back
-    empty and a tick receives this long, whatever the backlog: four receiving threads take a thousand
-    messages from LocalStack in under half a second, the rest of the time goes to messages that
-    arrive meanwhile. What a message waits for its run is set by how often ticks come, not by this:
-    the daemon starts ticks on a 5 s loop and skips a sensor whose tick is still under way, so a tick
-    that ends within 5 s can come every 5 s (with a sensor interval under 5 s), one that does not
-    every 10 s. At 100 messages a second on
-    LocalStack (3,000 messages, shared machine, load 2 to 5), six seconds of receiving made 7.2 s
-    ticks; two made 4.0 s ticks (up to 4.7); one, 3.4 s (up to 4.2), so every loop can start one."""
+    empty and a tick receives this long, whatever the backlog. What a message waits for its run is set
+    by how often ticks come: the daemon starts ticks on a 5 s loop and skips a sensor whose tick is
+    still under way, so a tick that ends within 5 s can come every 5 s (with a sensor interval under
+    5 s), one that does not every 10 s. Six seconds of receiving made 7.2 s ticks (LocalStack, 100
+    messages a second). One second was too short under load: the machine busy with the runs, a tick
+    took fewer than had arrived since the last, and the backlog grew (10,000 messages on a quiet
+    machine: p95 send to published 13.2 s, 250 to 750 messages left for the last ticks). Two seconds
+    make 3 s ticks that drain it (p95 9.9 s, the last ticks nearly empty)."""
     tick_seconds: float = 30.0
     """Wall time of a whole tick's queue work at most, calls that SQS never answers included (each is
-    cut by the intake client's read timeout, see `jobs_orchestration.connectivity`): well inside the
+    cut by the intake client's read timeout, see `jobs_orchestration.aws.clients`): well inside the
     60 s Dagster gives a sensor tick, with room to create the runs."""
     wait_time_seconds: int = 1
     """Long-poll wait of a receive that finds the queue empty: the tick ends after one such wait, not
