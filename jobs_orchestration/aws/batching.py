@@ -133,6 +133,17 @@ class BatchOutcome(Generic[T]):
         return not self.failed and not self.unanswered
 
 
+def on_threads(work: Callable[[], None], threads: int) -> None:
+    """Run `work` on `threads` threads (each pulling calls to make from shared state) and wait for all;
+    an error one of them raised is raised here."""
+    if threads == 1:
+        work()
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="aws-calls") as pool:
+        for future in [pool.submit(work) for _ in range(threads)]:
+            future.result()
+
+
 def call_in_batches(
     call: Callable[[list[Entry]], Mapping[int, Failure]],
     items: Iterable[T],
@@ -209,12 +220,7 @@ def _one_round(
                     else:
                         outcome.failed.append((item, failure))
 
-    if concurrent_calls == 1:
-        send_batches()
-    else:
-        with ThreadPoolExecutor(concurrent_calls, thread_name_prefix="aws-batch") as pool:
-            for future in [pool.submit(send_batches) for _ in range(concurrent_calls)]:
-                future.result()
+    on_threads(send_batches, concurrent_calls)
     if outcome.unanswered:
         # Entries waiting for another round are not done either; they go with the unanswered ones.
         outcome.unanswered.extend(item for item, _failure in retry)

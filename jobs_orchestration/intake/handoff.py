@@ -40,11 +40,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from jobs_orchestration.aws import sqs
+from jobs_orchestration.aws.batching import on_threads
 from jobs_orchestration.connectivity import is_unreachable
 from jobs_orchestration.intake.dead_letters import REDRIVE_OF, DeadLetter, send_dead_letters
 from jobs_orchestration.intake.messages import (
@@ -396,7 +396,7 @@ class QueueIntake:
                     stop = stop or not messages
                     changed.notify_all()
 
-        self._on_threads(receive_until_done)
+        on_threads(receive_until_done, self.limits.concurrent_calls)
         return list(received.values()), rejected
 
     @staticmethod
@@ -410,15 +410,6 @@ class QueueIntake:
             )
         redrive_of = message.get("MessageAttributes", {}).get(REDRIVE_OF, {}).get("StringValue", "")
         return ReceivedJob(job, message["MessageId"], [message["ReceiptHandle"]], body, redrive_of)
-
-    def _on_threads(self, work: Callable[[], None]) -> None:
-        """Run `work` on `limits.concurrent_calls` threads and wait for all of them."""
-        if self.limits.concurrent_calls == 1:
-            work()
-            return
-        with ThreadPoolExecutor(self.limits.concurrent_calls, thread_name_prefix="intake") as pool:
-            for future in [pool.submit(work) for _ in range(self.limits.concurrent_calls)]:
-                future.result()
 
     def _deduplicate(
         self,
