@@ -37,11 +37,13 @@ def send_messages(
 def delete_messages(
     client: Any, queue_url: str, receipt_handles: Sequence[str], *, concurrent_calls: int = 1
 ) -> batching.BatchOutcome[str]:
-    """DeleteMessageBatch the messages these receipt handles name."""
+    """DeleteMessageBatch the messages these receipt handles name, each handle once: a message received
+    by two calls at the same moment can come back with the same handle twice, and a call naming one
+    handle twice is refused whole (moto: BatchEntryIdsNotDistinct)."""
     delete = batching.call_with_ids(client.delete_message_batch, "Entries", QueueUrl=queue_url)
     return batching.call_in_batches(
         delete,
-        receipt_handles,
+        list(dict.fromkeys(receipt_handles)),
         lambda handle: {"ReceiptHandle": handle},
         batching.SQS_BATCH,
         concurrent_calls=concurrent_calls,

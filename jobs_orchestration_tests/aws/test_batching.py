@@ -133,6 +133,19 @@ def test_deleting_messages_reports_each_handle(local_aws):
     assert attributes == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
 
 
+def test_a_receipt_handle_named_twice_is_deleted_once(local_aws):
+    # Two receives at the same moment can hand out one handle twice; a call naming it twice is refused.
+    client = local_aws.client("sqs")
+    client.send_message(QueueUrl=local_aws.queue_url, MessageBody="twice")
+    (message,) = client.receive_message(QueueUrl=local_aws.queue_url)["Messages"]
+    calls = _count_calls(client, "DeleteMessageBatch")
+
+    outcome = sqs.delete_messages(client, local_aws.queue_url, [message["ReceiptHandle"]] * 2)
+
+    assert outcome.succeeded == [message["ReceiptHandle"]] and not outcome.failed
+    assert calls == [1]
+
+
 def test_a_silent_service_stops_the_calls_and_leaves_every_entry_unanswered():
     with socket.socket() as listener:  # accepts connections and never answers
         listener.bind(("127.0.0.1", 0))
