@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dagster._core.errors import DagsterUserCodeUnreachableError
+from dagster._grpc.client import DagsterGrpcClient
 
 from jobs_orchestration import settings
 from jobs_orchestration.db.engine import create_db_engine
@@ -36,6 +38,7 @@ from jobs_orchestration.snapshots.store import LocalFolderStore
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 _SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 STOP_GRACE_SECONDS = 15
+CODE_SERVER = "code-server"
 
 
 def free_port() -> int:
@@ -86,6 +89,7 @@ class LocalStack:
     """The local AWS's server, moto's or LocalStack's: both stop with `stop()`."""
     _environment_file: Path | None = None
     _processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    _code_server_port: int | None = None
 
     @property
     def ui_url(self) -> str:
@@ -155,7 +159,7 @@ class LocalStack:
             self.log(f"  {message.name}: {message.description}")
 
     def _start_dagster(self) -> None:
-        code_port = free_port()
+        code_port = self._code_server_port = free_port()
         workspace = self.dagster_home / "workspace.yaml"
         workspace.write_text(
             yaml.safe_dump(
@@ -175,7 +179,7 @@ class LocalStack:
         environment = {**os.environ, **self.environment, "PYTHONPATH": str(REPOSITORY_ROOT)}
         bin_dir = Path(sys.executable).parent
         self._spawn(
-            "code-server",
+            CODE_SERVER,
             [
                 str(bin_dir / "dagster"),
                 "code-server",
@@ -273,8 +277,11 @@ class LocalStack:
             self.stop()
 
     def stop(self) -> None:
-        for _, process in reversed(self._processes):
-            signal_group(process, signal.SIGTERM)
+        for name, process in reversed(self._processes):  # the code server last: the daemon calls it
+            if name == CODE_SERVER and self._code_server_port is not None:
+                stop_code_server(process, self._code_server_port)
+            else:
+                signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for _, process in self._processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -291,6 +298,20 @@ class LocalStack:
             self._environment_file.unlink(missing_ok=True)
             self.log(f"removed {self._environment_file}: the stack it described has stopped")
             self._environment_file = None
+
+
+def stop_code_server(process: subprocess.Popen, port: int) -> None:
+    """Ask a Dagster code server on 127.0.0.1:`port` to end, with the server it runs the code in.
+
+    A signal may not end it: Dagster's servers give SIGTERM whatever handles SIGINT, and a process
+    started as a background job of a non-interactive shell (`make dev &` in a script) inherits SIGINT
+    ignored, so SIGTERM is ignored too and the server lives until it is killed (with SIGINT at its
+    default, as in a container, SIGTERM ends it). The ShutdownServer call ends it either way. SIGTERM is the fallback for a server that cannot answer; the caller kills what is left
+    after its grace period."""
+    try:
+        DagsterGrpcClient(port=port, host="127.0.0.1").shutdown_server(timeout=5)
+    except DagsterUserCodeUnreachableError:
+        signal_group(process, signal.SIGTERM)
 
 
 def signal_group(process: subprocess.Popen, signum: int) -> None:

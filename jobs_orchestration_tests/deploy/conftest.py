@@ -14,7 +14,7 @@ from dagster._grpc.client import DagsterGrpcClient
 from sqlalchemy.engine import make_url
 
 from jobs_orchestration.devstack.aws import LocalAws, provision, reset_moto
-from jobs_orchestration.devstack.stack import free_port
+from jobs_orchestration.devstack.stack import free_port, stop_code_server
 from jobs_orchestration_tests.support.deployment import (
     CODE_SERVER_COMMAND,
     COMPUTE_LOG_BUCKET,
@@ -111,6 +111,7 @@ def deployment(
             root / "code-server.log",
         )
         yield Deployment(environment, home, workspace, port, root, aws, ecs)
+        stop_code_server(code_server, port)
 
 
 def _serving(client: DagsterGrpcClient, port: int) -> bool:

@@ -1,8 +1,11 @@
+import contextlib
 import os
+import signal
 import stat
 import subprocess
 import threading
 import urllib.request
+from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -10,7 +13,7 @@ from moto.moto_api._internal.models import moto_api_backend
 
 from jobs_orchestration.devstack.demo import DEMO_SCRIPT_NAME
 from jobs_orchestration.devstack.seed import SeedSizes
-from jobs_orchestration.devstack.stack import LocalStack, free_port, write_environment_file
+from jobs_orchestration.devstack.stack import CODE_SERVER, LocalStack, free_port, write_environment_file
 
 
 @pytest.mark.slow
@@ -33,7 +36,8 @@ def test_the_stack_serves_the_ui_and_stops_without_leftovers(tmp_path, monkeypat
     # moto keeps its state per process, not per server: what another test of this process left on
     # the session's server would clash with what the stack creates.
     moto_api_backend.reset()
-    with stack:
+    with started_as_a_background_job(), stack:
+        code_server = dict(stack._processes)[CODE_SERVER]
         children = [psutil.Process(process.pid) for _, process in stack._processes]
         descendants = [p for child in children for p in child.children(recursive=True)] + children
         with urllib.request.urlopen(f"{stack.ui_url}/server_info", timeout=5) as response:
@@ -54,11 +58,23 @@ def test_the_stack_serves_the_ui_and_stops_without_leftovers(tmp_path, monkeypat
         assert os.access(demo_script, os.X_OK)
 
     assert not env_file.exists()  # it would point other shells at a stack that is gone
+    assert code_server.returncode == 0  # it ended when asked, not killed after the grace period
     gone, alive = psutil.wait_procs(descendants, timeout=10)
     assert alive == []
     assert not any(
         t.name.startswith("moto") for t in threading.enumerate() if t.is_alive() and "serve" in t.name
     )
+
+
+@contextlib.contextmanager
+def started_as_a_background_job() -> Iterator[None]:
+    """SIGINT ignored, as a shell leaves it for `make dev &`; the stack's processes inherit that, and
+    Dagster's servers then ignore SIGTERM too (they map it to SIGINT's handler)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def awkward_value(marker) -> str:
