@@ -8,12 +8,11 @@ import socket
 import threading
 import time
 
-from jobs_orchestration.defs.resources import SQSResource
 from jobs_orchestration.devstack.aws import LocalAws
 from jobs_orchestration.intake.handoff import IntakeLimits, JobBatch, QueueIntake
 from jobs_orchestration.intake.messages import parse_job_message
 from jobs_orchestration_tests.support import job_messages as m
-from jobs_orchestration_tests.support.queue import counts, dead_letters, send
+from jobs_orchestration_tests.support.queue import counts, dead_letters, send, sqs_resource_at
 
 CONCURRENT_CALLS = 4
 
@@ -135,14 +134,7 @@ def test_an_sqs_that_refuses_connections_stops_every_receiving_thread(local_aws)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         refusing = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    sqs = SQSResource(
-        queue_url=f"{refusing}/123456789012/jobs",
-        dead_letter_queue_url=f"{refusing}/123456789012/jobs-dead-letters",
-        endpoint_url=refusing,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sqs = sqs_resource_at(refusing)
     client = sqs.get_intake_client()
     calls = CallsInFlight(client)
     limits = IntakeLimits(concurrent_calls=CONCURRENT_CALLS, wait_time_seconds=0)

@@ -9,9 +9,9 @@ import time
 import dagster as dg
 
 from jobs_orchestration.defs.intake.sensor import build_sqs_jobs_sensor
-from jobs_orchestration.defs.resources import SQSResource
 from jobs_orchestration.intake.handoff import IntakeLimits
 from jobs_orchestration_tests.support.intake_jobs import INTAKE_JOB_TYPES
+from jobs_orchestration_tests.support.queue import sqs_resource_at
 from jobs_orchestration_tests.support.silent_endpoint import silent_endpoint
 
 SENSOR_BUDGET_SECONDS = 60
@@ -31,14 +31,7 @@ def _handed_off_job() -> None:
 def _tick_against(
     endpoint: str, instance: dg.DagsterInstance, cursor: str | None
 ) -> tuple[dg.SensorResult, float]:
-    sqs = SQSResource(
-        queue_url=f"{endpoint}/123456789012/jobs",
-        dead_letter_queue_url=f"{endpoint}/123456789012/jobs-dead-letters",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sqs = sqs_resource_at(endpoint)
     sensor = build_sqs_jobs_sensor(INTAKE_JOB_TYPES, limits=IntakeLimits())
     started = time.monotonic()
     with dg.build_sensor_context(instance=instance, resources={"sqs": sqs}, cursor=cursor) as context:

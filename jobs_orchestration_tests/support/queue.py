@@ -18,6 +18,19 @@ def sqs_resource(aws: LocalAws) -> SQSResource:
     )
 
 
+def sqs_resource_at(endpoint: str) -> SQSResource:
+    """An SQSResource whose job and dead-letter queues are at `endpoint` (one that never answers or
+    refuses connections, say), with moto's account and test credentials."""
+    return SQSResource(
+        queue_url=f"{endpoint}/123456789012/jobs",
+        dead_letter_queue_url=f"{endpoint}/123456789012/jobs-dead-letters",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 def send(aws: LocalAws, *bodies: str) -> list[str]:
     """Put the bodies on the job queue; returns their message ids, in order."""
     sqs = aws.client("sqs")
